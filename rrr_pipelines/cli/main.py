@@ -1,0 +1,176 @@
+"""The ``rrr`` command line: database, stack, demo, configuration (and later model/risk/live).
+
+Heavy imports stay inside commands so ``rrr --help`` and ``rrr db status`` answer fast.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from functools import wraps
+from typing import Any, TypeVar
+
+import click
+
+from rrr_live.config import get_settings
+from rrr_live.errors import RRRError
+from rrr_live.logs import configure_logging
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def friendly_errors(fn: F) -> F:
+    """Turn RRR failures into one clear line and exit code 1, without a traceback."""
+
+    @wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except RRRError as e:
+            raise click.ClickException(str(e)) from e
+
+    return wrapper  # type: ignore[return-value]
+
+
+@click.group()
+@click.option("--log-level", default=None, help="Override RRR_LOG_LEVEL.")
+def cli(log_level: str | None) -> None:
+    """RRR: ML trading platform (Dagster + MLflow) and live runner."""
+    try:
+        settings = get_settings()
+    except RRRError as e:
+        raise click.ClickException(str(e)) from e
+    configure_logging(log_level or settings.log_level, settings.log_format)
+
+
+# --------------------------------------------------------------------------- db
+@cli.group()
+def db() -> None:
+    """Manage the PostgreSQL server (embedded by default, external via RRR_DATABASE_URL)."""
+
+
+@db.command("up")
+@friendly_errors
+def db_up() -> None:
+    """Start the embedded server if needed, create the databases, migrate the schema."""
+    from rrr_live.persistence.databases import prepare_databases
+
+    dbs = prepare_databases(get_settings())
+    click.echo(f"PostgreSQL ready at {dbs.address.describe()}")
+    for name in (dbs.dagster_db, dbs.mlflow_db, dbs.rrr_db):
+        click.echo(f"  database {name}")
+
+
+@db.command("down")
+@friendly_errors
+def db_down() -> None:
+    """Stop the embedded server (an external server is never stopped)."""
+    from rrr_live.persistence.server import stop_embedded
+
+    settings = get_settings()
+    if settings.database_url is not None:
+        click.echo("RRR_DATABASE_URL is set: the external server is not ours to stop")
+        return
+    stopped = stop_embedded(settings.pg_data)
+    click.echo("embedded PostgreSQL stopped" if stopped else "embedded PostgreSQL was not running")
+
+
+@db.command("status")
+@friendly_errors
+def db_status() -> None:
+    """Say whether the server runs and where; exit 1 when it does not."""
+    from rrr_live.persistence.server import read_postmaster, server_address
+
+    settings = get_settings()
+    if settings.database_url is not None:
+        address = server_address(settings, start=False)
+        click.echo(f"external PostgreSQL at {address.describe()}: reachable")
+        return
+    state = read_postmaster(settings.pg_data.resolve())
+    if state is None or not state.running:
+        click.echo(f"embedded PostgreSQL in {settings.pg_data}: stopped")
+        sys.exit(1)
+    click.echo(f"embedded PostgreSQL in {settings.pg_data}: running (pid {state.pid}, socket {state.socket_dir})")
+
+
+@db.command("url")
+@click.option("--db", "database", type=click.Choice(["rrr", "dagster", "mlflow"]), default="rrr")
+@click.option("--driver", type=click.Choice(["libpq", "psycopg2", "asyncpg"]), default="libpq")
+@friendly_errors
+def db_url(database: str, driver: str) -> None:
+    """Print the connection URL of one database (starts the embedded server if needed)."""
+    from rrr_live.persistence.databases import prepare_databases
+
+    dbs = prepare_databases(get_settings())
+    name = {"rrr": dbs.rrr_db, "dagster": dbs.dagster_db, "mlflow": dbs.mlflow_db}[database]
+    click.echo(dbs.address.url(name, driver))  # type: ignore[arg-type]
+
+
+# ----------------------------------------------------------------------- config
+@cli.group()
+def config() -> None:
+    """Inspect configuration."""
+
+
+@config.command("show")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+def config_show(as_json: bool) -> None:
+    """Print the effective settings with secrets redacted."""
+    values = get_settings().redacted()
+    if as_json:
+        click.echo(json.dumps(values, indent=2, default=str))
+        return
+    width = max(len(k) for k in values)
+    for key, value in values.items():
+        click.echo(f"{key.ljust(width)}  {value}")
+
+
+# ------------------------------------------------------------------------ stack
+@cli.command("up")
+@click.option("--background", is_flag=True, help="Detach; stop later with `rrr down`.")
+@friendly_errors
+def up(background: bool) -> None:
+    """Start PostgreSQL, the MLflow server and Dagster (webserver + daemon); Ctrl-C stops all."""
+    from rrr_pipelines.stack_cli import run_up, start_background
+
+    if background:
+        start_background(get_settings())
+    else:
+        run_up(get_settings())
+
+
+@cli.command("down")
+@friendly_errors
+def down() -> None:
+    """Stop a stack started with `rrr up --background`."""
+    from rrr_pipelines.stack_cli import stop_background
+
+    stop_background(get_settings())
+
+
+@cli.command("demo")
+@click.option("--keep-running", is_flag=True, help="Leave the services up afterwards.")
+@friendly_errors
+def demo(keep_running: bool) -> None:
+    """Run the end-to-end demo on embedded defaults and print a summary."""
+    from rrr_pipelines.demo import run_demo
+
+    run_demo(get_settings(), keep_running=keep_running)
+
+
+def _register_optional_groups() -> None:
+    """Attach command groups that other modules own (risk, model, live, exchange)."""
+    import importlib
+
+    for module, attr in (("rrr_pipelines.cli.risk", "risk"), ("rrr_pipelines.cli.model", "model")):
+        try:
+            group = getattr(importlib.import_module(module), attr)
+        except ModuleNotFoundError as e:
+            if e.name != module:
+                raise
+            continue
+        cli.add_command(group)
+
+
+_register_optional_groups()

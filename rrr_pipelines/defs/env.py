@@ -1,0 +1,18 @@
+"""The one place where the Dagster code location learns its environment."""
+
+from __future__ import annotations
+
+import os
+
+import dagster as dg
+
+from rrr_pipelines.defs.resources import DatabaseResource, ParquetIOManager
+
+
+def resources() -> dict[str, object]:
+    """Resources bound from environment variables set by the ``rrr`` CLI (see rrr_pipelines.stack)."""
+    storage = os.environ.get("RRR_STORAGE_DIR", os.path.join(os.getcwd(), ".rrr", "storage"))
+    return {
+        "database": DatabaseResource(url=dg.EnvVar("RRR_PG_URL_RRR")),
+        "io_manager": ParquetIOManager(root=storage),
+    }

@@ -1,0 +1,134 @@
+"""Bars in PostgreSQL: idempotent bulk load (COPY -> staging -> ON CONFLICT) and reads."""
+
+from __future__ import annotations
+
+import io
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+import pandas as pd
+
+from rrr_live.domain.bars import BAR_COLUMNS
+
+log = logging.getLogger(__name__)
+
+_COPY_CHUNK_ROWS = 200_000
+
+
+@dataclass(frozen=True)
+class LoadStats:
+    """What one load did."""
+
+    rows_in: int
+    rows_inserted: int
+    bytes_copied: int
+
+
+def _connect(url: str):  # noqa: ANN202 - psycopg2 connection
+    import psycopg2
+
+    return psycopg2.connect(url.replace("postgresql+psycopg2://", "postgresql://"))
+
+
+def write_bars(
+    url: str, bars: pd.DataFrame, progress: Callable[[int, int], None] | None = None
+) -> LoadStats:
+    """Load a canonical bar frame; rows whose key already exists are left untouched.
+
+    COPY goes into a temporary staging table, then one ``INSERT … ON CONFLICT DO NOTHING`` on
+    (source, symbol, interval, ts): a plain COPY into the keyed table would fail the whole batch
+    on a single duplicate. The load is one transaction: all rows or none.
+    """
+    missing = [c for c in BAR_COLUMNS if c not in bars.columns]
+    if missing:
+        raise ValueError(f"bar frame lacks columns {missing}")
+    frame = bars.loc[:, list(BAR_COLUMNS)]
+    conn = _connect(url)
+    copied = 0
+    try:
+        with conn, conn.cursor() as cur:
+            cur.execute(
+                "CREATE TEMP TABLE bars_stage (LIKE market_bars INCLUDING DEFAULTS) ON COMMIT DROP"
+            )
+            for start in range(0, len(frame), _COPY_CHUNK_ROWS):
+                chunk = frame.iloc[start : start + _COPY_CHUNK_ROWS]
+                buf = io.StringIO()
+                chunk.to_csv(buf, index=False, header=False, date_format="%Y-%m-%dT%H:%M:%S.%f%z")
+                payload = buf.getvalue()
+                copied += len(payload)
+                buf.seek(0)
+                cur.copy_expert(
+                    f"COPY bars_stage ({', '.join(BAR_COLUMNS)}) FROM STDIN WITH (FORMAT csv)", buf
+                )
+                if progress is not None:
+                    progress(min(start + _COPY_CHUNK_ROWS, len(frame)), len(frame))
+            cur.execute(
+                f"INSERT INTO market_bars ({', '.join(BAR_COLUMNS)}) "
+                f"SELECT {', '.join(BAR_COLUMNS)} FROM bars_stage "
+                "ON CONFLICT (source, symbol, interval, ts) DO NOTHING"
+            )
+            inserted = cur.rowcount
+    finally:
+        conn.close()
+    return LoadStats(rows_in=len(frame), rows_inserted=inserted, bytes_copied=copied)
+
+
+def load_bars(
+    url: str,
+    *,
+    source: str,
+    interval: str,
+    symbols: Sequence[str] | None = None,
+    start: datetime | None = None,
+    end: datetime | None = None,
+) -> pd.DataFrame:
+    """Read bars with ``start <= ts < end`` as a canonical frame sorted by (symbol, ts)."""
+    clauses = ["source = %(source)s", "interval = %(interval)s"]
+    params: dict[str, object] = {"source": source, "interval": interval}
+    if symbols is not None:
+        clauses.append("symbol = ANY(%(symbols)s)")
+        params["symbols"] = list(symbols)
+    if start is not None:
+        clauses.append("ts >= %(start)s")
+        params["start"] = start
+    if end is not None:
+        clauses.append("ts < %(end)s")
+        params["end"] = end
+    query = (
+        f"SELECT {', '.join(BAR_COLUMNS)} FROM market_bars WHERE {' AND '.join(clauses)} "
+        "ORDER BY symbol, ts"
+    )
+    conn = _connect(url)
+    try:
+        with conn.cursor() as cur:
+            cur.execute(query, params)
+            rows = cur.fetchall()
+    finally:
+        conn.close()
+    frame = pd.DataFrame(rows, columns=list(BAR_COLUMNS))
+    frame["ts"] = pd.to_datetime(frame["ts"], utc=True)
+    for col in ("source", "symbol", "interval"):
+        frame[col] = frame[col].astype("str")
+    for col in ("open", "high", "low", "close", "adj_close", "volume"):
+        frame[col] = frame[col].astype("float64")
+    return frame
+
+
+def bars_summary(url: str, *, source: str, interval: str) -> pd.DataFrame:
+    """Per-symbol row count, first/last ts and a content checksum (md5 of the ordered rows)."""
+    query = (
+        "SELECT symbol, count(*) AS rows, min(ts) AS first_ts, max(ts) AS last_ts, "
+        "md5(string_agg(concat_ws(',', ts, open, high, low, close, adj_close, volume), ';' "
+        "ORDER BY ts)) AS checksum FROM market_bars WHERE source = %s AND interval = %s "
+        "GROUP BY symbol ORDER BY symbol"
+    )
+    conn = _connect(url)
+    try:
+        with conn.cursor() as cur:
+            cur.execute(query, (source, interval))
+            rows = cur.fetchall()
+    finally:
+        conn.close()
+    return pd.DataFrame(rows, columns=["symbol", "rows", "first_ts", "last_ts", "checksum"])

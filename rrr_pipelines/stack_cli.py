@@ -1,0 +1,93 @@
+"""`rrr up` in the foreground or background, and `rrr down`."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+import click
+
+from rrr_live.config import Settings
+from rrr_pipelines.stack import open_stack, start_dagster, start_mlflow
+
+log = logging.getLogger(__name__)
+
+
+def run_up(settings: Settings) -> None:
+    """Start everything, print the URLs, block until SIGINT/SIGTERM, then stop everything."""
+    stop = threading.Event()
+
+    def _on_signal(signum: int, _frame: object) -> None:
+        log.info("received %s; shutting down", signal.Signals(signum).name)
+        stop.set()
+
+    # Install handlers before starting children: an inherited ignored SIGINT would hide Ctrl-C.
+    signal.signal(signal.SIGINT, _on_signal)
+    signal.signal(signal.SIGTERM, _on_signal)
+    stack, dbs, env = open_stack(settings)
+    try:
+        mlflow = start_mlflow(stack, dbs, env)
+        dagster = start_dagster(stack, env)
+        click.echo(f"PostgreSQL  {dbs.address.describe()}")
+        click.echo(f"MLflow UI   {mlflow.url if mlflow else settings.tracking_uri}")
+        click.echo(f"Dagster UI  {dagster.url}")
+        click.echo("Ctrl-C stops everything.")
+        _pid_file(settings).write_text(str(os.getpid()))
+        while not stop.wait(0.5):
+            dead = [s.name for s in stack.services if not s.alive()]
+            if dead:
+                log.error("service(s) exited: %s; stopping the stack", ", ".join(dead))
+                break
+    finally:
+        stack.close()
+        _pid_file(settings).unlink(missing_ok=True)
+        click.echo("stack stopped")
+
+
+def _pid_file(settings: Settings):  # noqa: ANN202
+    settings.home.mkdir(parents=True, exist_ok=True)
+    return settings.home / "stack.pid"
+
+
+def start_background(settings: Settings) -> None:
+    """Run `rrr up` detached, logging to $RRR_HOME/logs/stack.log; wait until it is up."""
+    log_dir = settings.home / "logs"
+    log_dir.mkdir(parents=True, exist_ok=True)
+    with (log_dir / "stack.log").open("ab") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "rrr_pipelines.cli", "up"],
+            stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
+        )  # fmt: skip
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise click.ClickException(f"stack failed to start; see {log_dir / 'stack.log'}")
+        if _pid_file(settings).exists():
+            click.echo(f"stack running in the background (pid {proc.pid}); `rrr down` stops it")
+            return
+        time.sleep(0.5)
+    raise click.ClickException("stack did not come up within 240 s")
+
+
+def stop_background(settings: Settings, timeout_s: float = 20.0) -> None:
+    """Send SIGTERM to the background supervisor and wait for it to finish."""
+    pid_file = _pid_file(settings)
+    if not pid_file.exists():
+        click.echo("no background stack is running")
+        return
+    pid = int(pid_file.read_text())
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        pid_file.unlink(missing_ok=True)
+        click.echo("no background stack is running (stale pid file removed)")
+        return
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline and pid_file.exists():
+        time.sleep(0.2)
+    click.echo("stack stopped" if not pid_file.exists() else "stack is still stopping")
