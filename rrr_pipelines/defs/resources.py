@@ -1,6 +1,5 @@
 """Shared resources: the ``rrr`` database and the Parquet IO manager."""
 
-
 from collections.abc import Sequence
 from datetime import datetime
 

@@ -1,6 +1,5 @@
 """``market_bars``: bars from any source into PostgreSQL, one yearly partition at a time."""
 
-
 from typing import Any
 
 import dagster as dg
@@ -49,7 +48,9 @@ def market_bars(
     """Fetch the partition range from the configured source and load it idempotently."""
     source = make_source(config.source, **config.source_params())
     window = context.partition_time_window
-    context.log.info(f"fetching {source.name} bars {window.start:%Y-%m-%d} .. {window.end:%Y-%m-%d}")
+    context.log.info(
+        f"fetching {source.name} bars {window.start:%Y-%m-%d} .. {window.end:%Y-%m-%d}"
+    )
     bars = source.fetch(window.start, window.end)
 
     def progress(done: int, total: int) -> None:

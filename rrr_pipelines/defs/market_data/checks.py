@@ -1,13 +1,16 @@
 """Blocking quality gates on ``market_bars``."""
 
-
 import dagster as dg
 
 from rrr_pipelines.defs.market_data.assets import market_bars
 from rrr_pipelines.defs.resources import DatabaseResource
 
 
-@dg.asset_check(asset=market_bars, blocking=True, description="high >= max(open, close), low <= min(open, close), prices > 0")
+@dg.asset_check(
+    asset=market_bars,
+    blocking=True,
+    description="high >= max(open, close), low <= min(open, close), prices > 0",
+)
 def bars_ohlc_consistent(
     context: dg.AssetCheckExecutionContext, database: DatabaseResource
 ) -> dg.AssetCheckResult:

@@ -1,0 +1,202 @@
+"""`rrr demo`: the end-to-end story on embedded defaults, then a readable summary.
+
+Steps run as real Dagster runs (``dagster asset materialize``) against the PostgreSQL-backed
+instance in ``$RRR_HOME/dagster``, so they show up in the Dagster UI afterwards. Later stages
+(train → register → promote → live run) append steps to ``DEMO_STEPS``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import click
+
+from rrr_live.config import Settings
+from rrr_pipelines.stack import Stack, open_stack, start_mlflow
+
+log = logging.getLogger(__name__)
+
+BUNDLED_RANGE = ("1999", "2018")
+
+
+@dataclass(frozen=True)
+class DemoStep:
+    """One `dagster asset materialize` invocation."""
+
+    title: str
+    select: str
+    partition_range: tuple[str, str] | None = None
+
+
+DEMO_STEPS: list[DemoStep] = [
+    DemoStep("load real S&P 500 + NASDAQ daily bars", "market_bars", BUNDLED_RANGE),
+    DemoStep("everything downstream of the bars", "@unpartitioned"),
+]
+
+
+def _unpartitioned_asset_keys() -> list[str]:
+    from rrr_pipelines.definitions import defs
+
+    graph = defs().resolve_asset_graph()
+    keys = [k for k in graph.get_all_asset_keys() if graph.get(k).partitions_def is None]
+    return sorted(k.to_user_string() for k in keys)
+
+
+def run_demo(settings: Settings, *, keep_running: bool = False) -> dict[str, Any]:
+    """Run every demo step, write ``$RRR_HOME/demo-summary.json`` and return the summary."""
+    started = time.monotonic()
+    stack, dbs, env = open_stack(settings)
+    summary: dict[str, Any] = {"rrr_home": str(settings.home), "steps": []}
+    try:
+        start_mlflow(stack, dbs, env)
+        summary["mlflow"] = settings.tracking_uri
+        for step in DEMO_STEPS:
+            summary["steps"].append(_run_step(step, env))
+        os.environ.update(env)  # the summary reads the same Dagster instance and database
+        summary.update(collect_summary(env))
+    finally:
+        if keep_running:
+            click.echo("services left running (`rrr db down` stops PostgreSQL)")
+        else:
+            _close_quietly(stack)
+    summary["seconds"] = round(time.monotonic() - started, 1)
+    path = settings.home / "demo-summary.json"
+    path.write_text(json.dumps(summary, indent=2, default=str))
+    print_summary(summary, path)
+    failed = [s["title"] for s in summary["steps"] if not s["ok"]]
+    if failed:
+        raise click.ClickException(f"demo step(s) failed: {'; '.join(failed)}")
+    return summary
+
+
+def _close_quietly(stack: Stack) -> None:
+    stack.close()
+
+
+def _run_step(step: DemoStep, env: dict[str, str]) -> dict[str, Any]:
+    click.echo(f"==> {step.title}")
+    select = step.select
+    if select == "@unpartitioned":
+        select = ",".join(_unpartitioned_asset_keys())
+        if not select:
+            click.echo("    (no such assets yet)")
+            return {"title": step.title, "select": "", "ok": True, "seconds": 0.0}
+    argv = [
+        sys.executable, "-m", "dagster", "asset", "materialize",
+        "-m", "rrr_pipelines.definitions", "--select", select,
+    ]  # fmt: skip
+    if step.partition_range:
+        argv += ["--partition-range", f"{step.partition_range[0]}...{step.partition_range[1]}"]
+    t0 = time.monotonic()
+    proc = subprocess.Popen(
+        argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1
+    )
+    assert proc.stdout is not None
+    tail: list[str] = []
+    for line in proc.stdout:
+        tail = (tail + [line.rstrip()])[-40:]
+        if _is_progress_line(line):
+            click.echo(f"    {_short(line)}")
+    code = proc.wait()
+    seconds = round(time.monotonic() - t0, 1)
+    if code != 0:
+        click.echo("\n".join(tail), err=True)
+    return {"title": step.title, "select": select, "ok": code == 0, "seconds": seconds}
+
+
+_PROGRESS_MARKERS = ("STEP_SUCCESS", "STEP_FAILURE", "ASSET_CHECK_EVALUATION", "RUN_SUCCESS",
+                     "RUN_FAILURE", " - INFO - ", "ERROR")  # fmt: skip
+
+
+def _is_progress_line(line: str) -> bool:
+    return any(m in line for m in _PROGRESS_MARKERS) and "DEBUG" not in line
+
+
+def _short(line: str, width: int = 150) -> str:
+    parts = line.strip().split(" - ")
+    text = " - ".join(parts[-2:]) if len(parts) > 2 else line.strip()
+    return text[:width]
+
+
+def collect_summary(env: dict[str, str]) -> dict[str, Any]:
+    """Read the facts the demo reports from PostgreSQL and the Dagster instance."""
+    from rrr_pipelines.lib.bars_store import bars_summary
+
+    bars = bars_summary(env["RRR_PG_URL_RRR"], source="bundled", interval="1d")
+    return {
+        "market_bars": [
+            {
+                "symbol": r.symbol,
+                "rows": int(r.rows),
+                "first": str(r.first_ts.date()),
+                "last": str(r.last_ts.date()),
+                "checksum": r.checksum,
+            }
+            for r in bars.itertuples()
+        ],
+        "assets": _asset_metadata(),
+        "checks": _check_results(),
+    }
+
+
+def _asset_metadata() -> dict[str, dict[str, Any]]:
+    import dagster as dg
+
+    from rrr_pipelines.definitions import defs
+
+    out: dict[str, dict[str, Any]] = {}
+    with dg.DagsterInstance.get() as instance:
+        for key in defs().resolve_asset_graph().get_all_asset_keys():
+            event = instance.get_latest_materialization_event(key)
+            if event is None or event.asset_materialization is None:
+                continue
+            meta = event.asset_materialization.metadata
+            out[key.to_user_string()] = {
+                k: v.value for k, v in meta.items() if isinstance(v.value, int | float | str | bool)
+                and not (isinstance(v.value, str) and len(v.value) > 200)
+            }  # fmt: skip
+    return out
+
+
+def _check_results() -> dict[str, bool]:
+    import dagster as dg
+
+    from rrr_pipelines.definitions import defs
+
+    results: dict[str, bool] = {}
+    with dg.DagsterInstance.get() as instance:
+        for check_key in defs().resolve_asset_graph().asset_check_keys:
+            record = instance.event_log_storage.get_latest_asset_check_execution_by_key(
+                [check_key]
+            ).get(check_key)
+            evaluation = getattr(record, "evaluation", None) if record else None
+            if evaluation is not None:
+                name = f"{check_key.asset_key.to_user_string()}:{check_key.name}"
+                results[name] = bool(evaluation.passed)
+    return results
+
+
+def print_summary(summary: dict[str, Any], path: object) -> None:
+    """Print the demo's facts for a human."""
+    click.echo("\n=== RRR demo summary ===")
+    for step in summary["steps"]:
+        click.echo(f"  [{'ok' if step['ok'] else 'FAILED'}] {step['title']} ({step['seconds']} s)")
+    for row in summary.get("market_bars", []):
+        click.echo(
+            f"  market_bars {row['symbol']:<7} {row['rows']} rows {row['first']}..{row['last']}"
+        )
+    checks = summary.get("checks", {})
+    if checks:
+        passed = sum(checks.values())
+        click.echo(f"  quality checks passed: {passed}/{len(checks)}")
+        for name, ok in sorted(checks.items()):
+            if not ok:
+                click.echo(f"    FAILED {name}")
+    click.echo(f"  total {summary.get('seconds', '?')} s; details in {path}")

@@ -1,0 +1,100 @@
+"""`rrr up` brings the real stack up on loopback and Ctrl-C takes all of it down; `rrr demo` runs twice."""
+
+import json
+import os
+import queue
+import signal
+import subprocess
+import sys
+import threading
+import urllib.request
+from pathlib import Path
+
+import psutil
+import pytest
+
+from tests.kit.services import free_port
+
+
+def _our_processes(home: Path) -> list[psutil.Process]:
+    found = []
+    for proc in psutil.process_iter(["cmdline", "status"]):
+        try:
+            if proc.info["status"] == psutil.STATUS_ZOMBIE:
+                continue
+            cmd = " ".join(proc.info["cmdline"] or [])
+            env_home = proc.environ().get("RRR_HOME", "")
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            continue
+        if str(home) in cmd or env_home == str(home):
+            found.append(proc)
+    return found
+
+
+def _env(home: Path) -> dict[str, str]:
+    return {**os.environ, "RRR_HOME": str(home), "RRR_MLFLOW_PORT": str(free_port()),
+            "RRR_DAGSTER_PORT": str(free_port()), "RRR_LOG_FORMAT": "text"}
+
+
+def _lines(proc: subprocess.Popen[str]) -> "queue.Queue[str]":
+    q: queue.Queue[str] = queue.Queue()
+
+    def pump() -> None:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            q.put(line)
+        q.put("<EOF>")
+
+    threading.Thread(target=pump, daemon=True).start()
+    return q
+
+
+@pytest.mark.slow
+def test_up_serves_dagster_and_mlflow_on_loopback_and_ctrl_c_stops_everything(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    env = _env(home)
+    proc = subprocess.Popen([sys.executable, "-m", "rrr_pipelines.cli", "up"], env=env, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    lines, seen = _lines(proc), []
+    while True:
+        line = lines.get(timeout=240)
+        seen.append(line)
+        assert line != "<EOF>", "".join(seen)
+        if "Ctrl-C stops everything" in line:
+            break
+    dagster_url = f"http://127.0.0.1:{env['RRR_DAGSTER_PORT']}"
+    query = json.dumps({"query": "{ assetNodes { assetKey { path } } }"}).encode()
+    req = urllib.request.Request(f"{dagster_url}/graphql", data=query, headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=30) as resp:
+        keys = [n["assetKey"]["path"] for n in json.load(resp)["data"]["assetNodes"]]
+    assert ["market_bars"] in keys
+    with urllib.request.urlopen(f"http://127.0.0.1:{env['RRR_MLFLOW_PORT']}/health", timeout=10) as resp:
+        assert resp.status == 200
+    listeners = {c.laddr.ip for c in psutil.net_connections("tcp") if c.status == "LISTEN"
+                 and c.laddr.port in (int(env["RRR_DAGSTER_PORT"]), int(env["RRR_MLFLOW_PORT"]))}
+    assert listeners == {"127.0.0.1"}
+
+    proc.send_signal(signal.SIGINT)
+    assert proc.wait(timeout=10) == 0
+    while lines.get(timeout=10) != "<EOF>":
+        pass
+    proc.stdout.close()
+    gone, alive = psutil.wait_procs(_our_processes(home), timeout=5)
+    assert alive == []
+
+
+@pytest.mark.slow
+def test_demo_runs_twice_and_leaves_nothing_running(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    env = _env(home)
+    for _ in range(2):
+        out = subprocess.run([sys.executable, "-m", "rrr_pipelines.cli", "demo"], env=env,
+                             capture_output=True, text=True, timeout=900)
+        assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+        assert "RRR demo summary" in out.stdout
+        summary = json.loads((home / "demo-summary.json").read_text())
+        rows = {r["symbol"]: r["rows"] for r in summary["market_bars"]}
+        assert rows == {"NASDAQ": 5031, "SP500": 5031}
+        assert summary["checks"] and all(summary["checks"].values())
+    alive = psutil.wait_procs(_our_processes(home), timeout=5)[1]
+    assert alive == []
