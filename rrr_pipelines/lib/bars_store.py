@@ -8,6 +8,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+import numpy as np
 import pandas as pd
 
 from rrr_live.domain.bars import BAR_COLUMNS
@@ -26,6 +27,41 @@ class LoadStats:
     bytes_copied: int
 
 
+_PG_EPOCH_US = 946_684_800_000_000  # 2000-01-01T00:00:00Z in Unix microseconds
+_TEXT_COLUMNS = ("source", "symbol", "interval")
+_FLOAT_COLUMNS = ("open", "high", "low", "close", "adj_close", "volume")
+
+
+def binary_copy_payload(frame: pd.DataFrame) -> bytes:
+    """Encode a canonical bar frame in PostgreSQL's binary COPY format, vectorized.
+
+    Every row has the same layout, so the rows are one numpy structured array: text fields are
+    space-padded to the column's longest value (the INSERT … SELECT strips them with ``rtrim``),
+    ``ts`` is microseconds since 2000-01-01 UTC, numbers are big-endian float8.
+    """
+    n = len(frame)
+    fields: list[tuple[str, str]] = [("nfields", ">i2")]
+    values: dict[str, np.ndarray] = {"nfields": np.full(n, len(BAR_COLUMNS), dtype=">i2")}
+    for col in _TEXT_COLUMNS:
+        raw = frame[col].to_numpy(dtype=str).astype(np.bytes_)
+        width = max(1, raw.dtype.itemsize)
+        fields += [(f"{col}_len", ">i4"), (col, f"S{width}")]
+        values[f"{col}_len"] = np.full(n, width, dtype=">i4")
+        values[col] = np.char.ljust(raw, width, b" ")
+    ts = frame["ts"].to_numpy(dtype="datetime64[us]").astype(np.int64) - _PG_EPOCH_US
+    fields += [("ts_len", ">i4"), ("ts", ">i8")]
+    values["ts_len"], values["ts"] = np.full(n, 8, dtype=">i4"), ts
+    for col in _FLOAT_COLUMNS:
+        fields += [(f"{col}_len", ">i4"), (col, ">f8")]
+        values[f"{col}_len"] = np.full(n, 8, dtype=">i4")
+        values[col] = frame[col].to_numpy(dtype=np.float64)
+    rows = np.empty(n, dtype=np.dtype(fields))
+    for name, arr in values.items():
+        rows[name] = arr
+    header = b"PGCOPY\n\xff\r\n\x00" + (0).to_bytes(4, "big") + (0).to_bytes(4, "big")
+    return header + rows.tobytes() + (-1).to_bytes(2, "big", signed=True)
+
+
 def _connect(url: str):  # noqa: ANN202 - psycopg2 connection
     import psycopg2
 
@@ -37,9 +73,9 @@ def write_bars(
 ) -> LoadStats:
     """Load a canonical bar frame; rows whose key already exists are left untouched.
 
-    COPY goes into a temporary staging table, then one ``INSERT … ON CONFLICT DO NOTHING`` on
-    (source, symbol, interval, ts): a plain COPY into the keyed table would fail the whole batch
-    on a single duplicate. The load is one transaction: all rows or none.
+    Binary COPY goes into a temporary staging table, then one ``INSERT … ON CONFLICT DO
+    NOTHING`` on (source, symbol, interval, ts): a plain COPY into the keyed table would fail the
+    whole batch on a single duplicate. The load is one transaction: all rows or none.
     """
     missing = [c for c in BAR_COLUMNS if c not in bars.columns]
     if missing:
@@ -53,20 +89,18 @@ def write_bars(
                 "CREATE TEMP TABLE bars_stage (LIKE market_bars INCLUDING DEFAULTS) ON COMMIT DROP"
             )
             for start in range(0, len(frame), _COPY_CHUNK_ROWS):
-                chunk = frame.iloc[start : start + _COPY_CHUNK_ROWS]
-                buf = io.StringIO()
-                chunk.to_csv(buf, index=False, header=False, date_format="%Y-%m-%dT%H:%M:%S.%f%z")
-                payload = buf.getvalue()
+                payload = binary_copy_payload(frame.iloc[start : start + _COPY_CHUNK_ROWS])
                 copied += len(payload)
-                buf.seek(0)
                 cur.copy_expert(
-                    f"COPY bars_stage ({', '.join(BAR_COLUMNS)}) FROM STDIN WITH (FORMAT csv)", buf
+                    f"COPY bars_stage ({', '.join(BAR_COLUMNS)}) FROM STDIN WITH (FORMAT binary)",
+                    io.BytesIO(payload),
                 )
                 if progress is not None:
                     progress(min(start + _COPY_CHUNK_ROWS, len(frame)), len(frame))
+            trimmed = ", ".join(f"rtrim({c})" if c in _TEXT_COLUMNS else c for c in BAR_COLUMNS)
             cur.execute(
                 f"INSERT INTO market_bars ({', '.join(BAR_COLUMNS)}) "
-                f"SELECT {', '.join(BAR_COLUMNS)} FROM bars_stage "
+                f"SELECT {trimmed} FROM bars_stage "
                 "ON CONFLICT (source, symbol, interval, ts) DO NOTHING"
             )
             inserted = cur.rowcount
