@@ -26,8 +26,12 @@ from rrr_pipelines.lib.bars_store import write_bars
 
 def random_walk_bars(n_symbols: int, days: int, per_day: int = 390, seed: int = 7) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
-    sessions = pd.bdate_range("2024-01-02", periods=days, tz="UTC") + pd.Timedelta(hours=14, minutes=30)
-    ts = (sessions.values[:, None] + (np.arange(per_day) * 60_000_000_000).astype("timedelta64[ns]")).ravel()
+    sessions = pd.bdate_range("2024-01-02", periods=days, tz="UTC") + pd.Timedelta(
+        hours=14, minutes=30
+    )
+    ts = (
+        sessions.values[:, None] + (np.arange(per_day) * 60_000_000_000).astype("timedelta64[ns]")
+    ).ravel()
     n_t = len(ts)
     rets = rng.standard_t(4, size=(n_symbols, n_t)) * 0.0005
     close = 100 * np.exp(np.cumsum(rets, axis=1))
@@ -36,13 +40,22 @@ def random_walk_bars(n_symbols: int, days: int, per_day: int = 390, seed: int = 
     high = np.maximum(open_, close) + spread
     low = np.minimum(open_, close) - spread
     symbols = np.repeat([f"SYN{i:04d}" for i in range(n_symbols)], n_t)
-    return pd.DataFrame({
-        "source": "synthetic", "symbol": symbols, "interval": "1m",
-        "ts": pd.DatetimeIndex(np.tile(ts, n_symbols)).tz_localize("UTC") if pd.DatetimeIndex(ts).tz is None
-        else np.tile(ts, n_symbols),
-        "open": open_.ravel(), "high": high.ravel(), "low": low.ravel(), "close": close.ravel(),
-        "adj_close": close.ravel(), "volume": rng.integers(100, 10_000, size=close.size).astype("float64"),
-    })
+    return pd.DataFrame(
+        {
+            "source": "synthetic",
+            "symbol": symbols,
+            "interval": "1m",
+            "ts": pd.DatetimeIndex(np.tile(ts, n_symbols)).tz_localize("UTC")
+            if pd.DatetimeIndex(ts).tz is None
+            else np.tile(ts, n_symbols),
+            "open": open_.ravel(),
+            "high": high.ravel(),
+            "low": low.ravel(),
+            "close": close.ravel(),
+            "adj_close": close.ravel(),
+            "volume": rng.integers(100, 10_000, size=close.size).astype("float64"),
+        }
+    )
 
 
 def main() -> None:
@@ -52,7 +65,9 @@ def main() -> None:
     args = ap.parse_args()
     t0 = time.perf_counter()
     bars = random_walk_bars(args.symbols, args.days)
-    print(f"generated {len(bars):,} rows in {time.perf_counter() - t0:.2f} s (bench-local random walk)")
+    print(
+        f"generated {len(bars):,} rows in {time.perf_counter() - t0:.2f} s (bench-local random walk)"
+    )
     with tempfile.TemporaryDirectory() as tmp:
         pgdata = Path(tmp) / "pg"
         address = start_embedded(pgdata)
@@ -72,9 +87,15 @@ def main() -> None:
         finally:
             stop_embedded(pgdata)
     n = stats.rows_in
-    print(f"first load : {n:,} rows, {stats.rows_inserted:,} inserted in {first:.2f} s = {n / first:,.0f} rows/s")
-    print(f"re-load    : {again.rows_inserted:,} inserted in {second:.2f} s = {n / second:,.0f} rows/s (all conflicts)")
-    print(f"bytes/row  : {stats.bytes_copied / n:.1f} COPY bytes sent, {table_bytes / n:.1f} bytes on disk (table + PK index)")
+    print(
+        f"first load : {n:,} rows, {stats.rows_inserted:,} inserted in {first:.2f} s = {n / first:,.0f} rows/s"
+    )
+    print(
+        f"re-load    : {again.rows_inserted:,} inserted in {second:.2f} s = {n / second:,.0f} rows/s (all conflicts)"
+    )
+    print(
+        f"bytes/row  : {stats.bytes_copied / n:.1f} COPY bytes sent, {table_bytes / n:.1f} bytes on disk (table + PK index)"
+    )
 
 
 if __name__ == "__main__":

@@ -101,7 +101,7 @@ def _run_step(step: DemoStep, env: dict[str, str]) -> dict[str, Any]:
     assert proc.stdout is not None
     tail: list[str] = []
     for line in proc.stdout:
-        tail = (tail + [line.rstrip()])[-40:]
+        tail = [*tail, line.rstrip()][-40:]
         if _is_progress_line(line):
             click.echo(f"    {_short(line)}")
     code = proc.wait()

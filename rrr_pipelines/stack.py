@@ -7,6 +7,7 @@ SIGTERM to every group, SIGKILL after a grace period, then stops PostgreSQL if w
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import logging
 import os
@@ -136,10 +137,8 @@ class Stack:
 
 
 def _signal_group(pid: int, sig: signal.Signals) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.killpg(pid, sig)
-    except ProcessLookupError:
-        pass
 
 
 def wait_http(url: str, timeout_s: float, service: Service | None = None) -> None:
@@ -153,7 +152,7 @@ def wait_http(url: str, timeout_s: float, service: Service | None = None) -> Non
         if service is not None and not service.alive():
             raise RuntimeError(f"{service.name} exited (code {service.proc.returncode}); see logs")
         try:
-            with urllib.request.urlopen(url, timeout=2) as resp:  # noqa: S310 - loopback URL we built
+            with urllib.request.urlopen(url, timeout=2) as resp:
                 if resp.status == 200:
                     return
         except OSError:
@@ -165,7 +164,7 @@ def wait_http(url: str, timeout_s: float, service: Service | None = None) -> Non
 def http_ok(url: str) -> bool:
     """True if ``url`` answers 200 right now."""
     try:
-        with urllib.request.urlopen(url, timeout=2) as resp:  # noqa: S310
+        with urllib.request.urlopen(url, timeout=2) as resp:
             return bool(resp.status == 200)
     except OSError:
         return False

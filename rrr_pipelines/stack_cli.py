@@ -49,7 +49,7 @@ def run_up(settings: Settings) -> None:
         click.echo("stack stopped")
 
 
-def _pid_file(settings: Settings):  # noqa: ANN202
+def _pid_file(settings: Settings):
     settings.home.mkdir(parents=True, exist_ok=True)
     return settings.home / "stack.pid"
 

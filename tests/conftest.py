@@ -14,8 +14,8 @@ os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 os.environ.setdefault("DAGSTER_DISABLE_TELEMETRY", "true")
 
-from rrr_live.persistence.urls import ServerAddress  # noqa: E402
-from tests.kit import services  # noqa: E402
+from rrr_live.persistence.urls import ServerAddress
+from tests.kit import services
 
 
 @pytest.fixture(scope="session")

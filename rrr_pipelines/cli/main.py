@@ -91,9 +91,8 @@ def db_status() -> None:
     if state is None or not state.running:
         click.echo(f"embedded PostgreSQL in {settings.pg_data}: stopped")
         sys.exit(1)
-    click.echo(
-        f"embedded PostgreSQL in {settings.pg_data}: running (pid {state.pid}, socket {state.socket_dir})"
-    )
+    where = f"pid {state.pid}, socket {state.socket_dir}"
+    click.echo(f"embedded PostgreSQL in {settings.pg_data}: running ({where})")
 
 
 @db.command("url")

@@ -10,7 +10,7 @@ from rrr_pipelines.defs.resources import DatabaseResource, ParquetIOManager
 
 
 def resources() -> dict[str, object]:
-    """Resources bound from environment variables set by the ``rrr`` CLI (see rrr_pipelines.stack)."""
+    """Resources bound from environment variables that the ``rrr`` CLI sets."""
     storage = os.environ.get("RRR_STORAGE_DIR", os.path.join(os.getcwd(), ".rrr", "storage"))
     return {
         "database": DatabaseResource(url=dg.EnvVar("RRR_PG_URL_RRR")),

@@ -38,7 +38,7 @@ class ParquetIOManager(dg.ConfigurableIOManager):
 
     root: str
 
-    def _path(self, context: dg.OutputContext | dg.InputContext):  # noqa: ANN202
+    def _path(self, context: dg.OutputContext | dg.InputContext):
         from pathlib import Path
 
         parts = list(context.asset_key.path)

@@ -62,7 +62,7 @@ def binary_copy_payload(frame: pd.DataFrame) -> bytes:
     return header + rows.tobytes() + (-1).to_bytes(2, "big", signed=True)
 
 
-def _connect(url: str):  # noqa: ANN202 - psycopg2 connection
+def _connect(url: str):
     import psycopg2
 
     return psycopg2.connect(url.replace("postgresql+psycopg2://", "postgresql://"))

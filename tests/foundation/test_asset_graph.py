@@ -1,6 +1,7 @@
 """Snapshot of the asset graph: keys, groups, checks, partitions, schedules, sensors, jobs.
 
-A change to the graph is deliberate: regenerate with `RRR_UPDATE_SNAPSHOT=1 pytest tests/foundation/test_asset_graph.py`.
+A change to the graph is deliberate: regenerate with
+`RRR_UPDATE_SNAPSHOT=1 pytest tests/foundation/test_asset_graph.py`.
 """
 
 import json
@@ -27,7 +28,9 @@ def _graph_facts() -> dict[str, object]:
             "deps": sorted(k.to_user_string() for k in node.parent_keys),
             "partitions": type(pdef).__name__ if pdef else None,
             "checks": sorted(c.name for c in node.check_keys),
-            "blocking_checks": sorted(c.name for c in node.check_keys if graph.get_check_spec(c).blocking),
+            "blocking_checks": sorted(
+                c.name for c in node.check_keys if graph.get_check_spec(c).blocking
+            ),
         }
     return {
         "assets": assets,

@@ -46,10 +46,18 @@ def test_redaction_hides_passwords_only() -> None:
 
 
 def test_config_show_never_prints_the_secret(tmp_path: Path) -> None:
-    env = {"RRR_DATABASE_URL": "postgresql://bob:hunter2@127.0.0.1:1/x", "RRR_HOME": str(tmp_path),
-           "PATH": "/usr/bin:/bin"}
-    out = subprocess.run([sys.executable, "-m", "rrr_pipelines.cli", "config", "show", "--json"],
-                         capture_output=True, text=True, env=env, check=True)
+    env = {
+        "RRR_DATABASE_URL": "postgresql://bob:hunter2@127.0.0.1:1/x",
+        "RRR_HOME": str(tmp_path),
+        "PATH": "/usr/bin:/bin",
+    }
+    out = subprocess.run(
+        [sys.executable, "-m", "rrr_pipelines.cli", "config", "show", "--json"],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=True,
+    )
     assert "hunter2" not in out.stdout + out.stderr
     assert "bob:***@127.0.0.1:1" in out.stdout
 

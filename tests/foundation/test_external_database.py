@@ -14,7 +14,9 @@ from tests.kit.services import embedded_server
 
 
 @pytest.mark.slow
-def test_external_server_holds_dagster_mlflow_and_rrr(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_external_server_holds_dagster_mlflow_and_rrr(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     with embedded_server(tmp_path / "second-pg") as second:
         url = second.url("postgres")
         settings = Settings(_env_file=None, home=tmp_path / "home", database_url=url)
@@ -32,8 +34,12 @@ def test_external_server_holds_dagster_mlflow_and_rrr(tmp_path: Path, monkeypatc
 
         with dg.DagsterInstance.get() as instance:
             assert type(instance.run_storage).__name__ == "PostgresRunStorage"
-            result = dg.materialize([market_bars], partition_key="2017", instance=instance,
-                                    resources={"database": DatabaseResource(url=env["RRR_PG_URL_RRR"])})
+            result = dg.materialize(
+                [market_bars],
+                partition_key="2017",
+                instance=instance,
+                resources={"database": DatabaseResource(url=env["RRR_PG_URL_RRR"])},
+            )
             assert result.success
         with psycopg2.connect(second.url(settings.dagster_db)) as conn, conn.cursor() as cur:
             cur.execute("SELECT count(*) FROM runs")

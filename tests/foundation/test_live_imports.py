@@ -4,7 +4,14 @@ import json
 import subprocess
 import sys
 
-FORBIDDEN = ("dagster", "rrr_pipelines", "lightning", "pytorch_lightning", "great_expectations", "mlflow")
+FORBIDDEN = (
+    "dagster",
+    "rrr_pipelines",
+    "lightning",
+    "pytorch_lightning",
+    "great_expectations",
+    "mlflow",
+)
 
 PROBE = """
 import importlib, json, pkgutil, sys

@@ -17,7 +17,9 @@ def test_bundled_source_is_the_real_arch_data() -> None:
     import arch.data.sp500
 
     raw = arch.data.sp500.load()
-    bars = BundledSource(["SP500"]).fetch(pd.Timestamp("1990-01-01", tz="UTC"), pd.Timestamp("2030-01-01", tz="UTC"))
+    bars = BundledSource(["SP500"]).fetch(
+        pd.Timestamp("1990-01-01", tz="UTC"), pd.Timestamp("2030-01-01", tz="UTC")
+    )
     assert list(bars.columns) == list(BAR_COLUMNS)
     assert len(bars) == len(raw) == 5031
     assert bars["close"].iloc[-1] == raw["Close"].iloc[-1]
@@ -51,14 +53,21 @@ def test_write_bars_rejects_a_frame_without_the_schema(rrr_db_url: str) -> None:
         write_bars(rrr_db_url, pd.DataFrame({"symbol": ["X"]}))
 
 
-def test_market_bars_partition_materializes_and_rematerializes_idempotently(rrr_db_url: str) -> None:
+def test_market_bars_partition_materializes_and_rematerializes_idempotently(
+    rrr_db_url: str,
+) -> None:
     from rrr_pipelines.defs.market_data import checks
 
-    assets = [market_bars, *[c for c in vars(checks).values() if isinstance(c, dg.AssetChecksDefinition)]]
+    assets = [
+        market_bars,
+        *[c for c in vars(checks).values() if isinstance(c, dg.AssetChecksDefinition)],
+    ]
     resources = {"database": DatabaseResource(url=rrr_db_url)}
     with dg.DagsterInstance.ephemeral() as instance:
         first = dg.materialize(assets, partition_key="2008", resources=resources, instance=instance)
-        second = dg.materialize(assets, partition_key="2008", resources=resources, instance=instance)
+        second = dg.materialize(
+            assets, partition_key="2008", resources=resources, instance=instance
+        )
     assert first.success and second.success
     meta1 = first.asset_materializations_for_node("market_bars")[0].metadata
     meta2 = second.asset_materializations_for_node("market_bars")[0].metadata

@@ -1,4 +1,4 @@
-"""`rrr up` brings the real stack up on loopback and Ctrl-C takes all of it down; `rrr demo` runs twice."""
+"""`rrr up` serves the real stack on loopback and Ctrl-C stops all of it; `rrr demo` runs twice."""
 
 import json
 import os
@@ -32,8 +32,13 @@ def _our_processes(home: Path) -> list[psutil.Process]:
 
 
 def _env(home: Path) -> dict[str, str]:
-    return {**os.environ, "RRR_HOME": str(home), "RRR_MLFLOW_PORT": str(free_port()),
-            "RRR_DAGSTER_PORT": str(free_port()), "RRR_LOG_FORMAT": "text"}
+    return {
+        **os.environ,
+        "RRR_HOME": str(home),
+        "RRR_MLFLOW_PORT": str(free_port()),
+        "RRR_DAGSTER_PORT": str(free_port()),
+        "RRR_LOG_FORMAT": "text",
+    }
 
 
 def _lines(proc: subprocess.Popen[str]) -> "queue.Queue[str]":
@@ -50,11 +55,18 @@ def _lines(proc: subprocess.Popen[str]) -> "queue.Queue[str]":
 
 
 @pytest.mark.slow
-def test_up_serves_dagster_and_mlflow_on_loopback_and_ctrl_c_stops_everything(tmp_path: Path) -> None:
+def test_up_serves_dagster_and_mlflow_on_loopback_and_ctrl_c_stops_everything(
+    tmp_path: Path,
+) -> None:
     home = tmp_path / "home"
     env = _env(home)
-    proc = subprocess.Popen([sys.executable, "-m", "rrr_pipelines.cli", "up"], env=env, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "rrr_pipelines.cli", "up"],
+        env=env,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
     lines, seen = _lines(proc), []
     while True:
         line = lines.get(timeout=240)
@@ -64,14 +76,22 @@ def test_up_serves_dagster_and_mlflow_on_loopback_and_ctrl_c_stops_everything(tm
             break
     dagster_url = f"http://127.0.0.1:{env['RRR_DAGSTER_PORT']}"
     query = json.dumps({"query": "{ assetNodes { assetKey { path } } }"}).encode()
-    req = urllib.request.Request(f"{dagster_url}/graphql", data=query, headers={"Content-Type": "application/json"})
+    req = urllib.request.Request(
+        f"{dagster_url}/graphql", data=query, headers={"Content-Type": "application/json"}
+    )
     with urllib.request.urlopen(req, timeout=30) as resp:
         keys = [n["assetKey"]["path"] for n in json.load(resp)["data"]["assetNodes"]]
     assert ["market_bars"] in keys
-    with urllib.request.urlopen(f"http://127.0.0.1:{env['RRR_MLFLOW_PORT']}/health", timeout=10) as resp:
+    with urllib.request.urlopen(
+        f"http://127.0.0.1:{env['RRR_MLFLOW_PORT']}/health", timeout=10
+    ) as resp:
         assert resp.status == 200
-    listeners = {c.laddr.ip for c in psutil.net_connections("tcp") if c.status == "LISTEN"
-                 and c.laddr.port in (int(env["RRR_DAGSTER_PORT"]), int(env["RRR_MLFLOW_PORT"]))}
+    listeners = {
+        c.laddr.ip
+        for c in psutil.net_connections("tcp")
+        if c.status == "LISTEN"
+        and c.laddr.port in (int(env["RRR_DAGSTER_PORT"]), int(env["RRR_MLFLOW_PORT"]))
+    }
     assert listeners == {"127.0.0.1"}
 
     proc.send_signal(signal.SIGINT)
@@ -79,7 +99,7 @@ def test_up_serves_dagster_and_mlflow_on_loopback_and_ctrl_c_stops_everything(tm
     while lines.get(timeout=10) != "<EOF>":
         pass
     proc.stdout.close()
-    gone, alive = psutil.wait_procs(_our_processes(home), timeout=5)
+    _gone, alive = psutil.wait_procs(_our_processes(home), timeout=5)
     assert alive == []
 
 
@@ -88,8 +108,13 @@ def test_demo_runs_twice_and_leaves_nothing_running(tmp_path: Path) -> None:
     home = tmp_path / "home"
     env = _env(home)
     for _ in range(2):
-        out = subprocess.run([sys.executable, "-m", "rrr_pipelines.cli", "demo"], env=env,
-                             capture_output=True, text=True, timeout=900)
+        out = subprocess.run(
+            [sys.executable, "-m", "rrr_pipelines.cli", "demo"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=900,
+        )
         assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
         assert "RRR demo summary" in out.stdout
         summary = json.loads((home / "demo-summary.json").read_text())

@@ -62,7 +62,9 @@ def mlflow_server(backend_url: str, artifacts: Path) -> Iterator[str]:
         "--port", str(port), "--workers", "1",
     ]  # fmt: skip
     log = (artifacts.parent / "mlflow-server.log").open("wb")
-    proc = subprocess.Popen(argv, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    proc = subprocess.Popen(
+        argv, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+    )
     uri = f"http://127.0.0.1:{port}"
     try:
         _wait_health(f"{uri}/health", proc)
