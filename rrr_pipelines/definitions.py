@@ -13,4 +13,6 @@ from rrr_pipelines.defs.env import resources
 def defs() -> dg.Definitions:
     """Return the merged definitions of every domain folder plus the shared resources."""
     loaded = dg.load_from_defs_folder(path_within_project=Path(__file__).parent)
-    return dg.Definitions.merge(loaded, dg.Definitions(resources=resources()))
+    # In-process: on small machines a subprocess per step costs more (imports) than it buys.
+    extra = dg.Definitions(resources=resources(), executor=dg.in_process_executor)
+    return dg.Definitions.merge(loaded, extra)

@@ -111,18 +111,34 @@ def _run_step(step: DemoStep, env: dict[str, str]) -> dict[str, Any]:
     return {"title": step.title, "select": select, "ok": code == 0, "seconds": seconds}
 
 
-_PROGRESS_MARKERS = ("STEP_SUCCESS", "STEP_FAILURE", "ASSET_CHECK_EVALUATION", "RUN_SUCCESS",
-                     "RUN_FAILURE", " - INFO - ", "ERROR")  # fmt: skip
+_PROGRESS_EVENTS = {"STEP_START", "STEP_SUCCESS", "STEP_FAILURE", "ASSET_CHECK_EVALUATION",
+                    "RUN_SUCCESS", "RUN_FAILURE"}  # fmt: skip
+_USER_LEVELS = {"INFO", "WARNING", "ERROR", "CRITICAL"}
 
 
 def _is_progress_line(line: str) -> bool:
-    return any(m in line for m in _PROGRESS_MARKERS) and "DEBUG" not in line
+    """Dagster event lines worth showing: step/check/run outcomes and the assets' own logs."""
+    parts = line.split(" - ")
+    if len(parts) < 5 or parts[1] != "dagster":
+        return "Error" in line or "error:" in line
+    return parts[2] in _USER_LEVELS or any(p in _PROGRESS_EVENTS for p in parts[5:8])
 
 
 def _short(line: str, width: int = 150) -> str:
     parts = line.strip().split(" - ")
-    text = " - ".join(parts[-2:]) if len(parts) > 2 else line.strip()
+    if len(parts) > 5 and parts[2] in _USER_LEVELS:
+        return " - ".join(parts[5:])[:width]
+    text = " - ".join(parts[6:]) if len(parts) > 7 else line.strip()
     return text[:width]
+
+
+# Headline figures per asset for the printed summary (all metadata goes to the JSON file).
+SUMMARY_KEYS: dict[str, tuple[str, ...]] = {
+    "var_report": ("var_99_1d", "es_99_1d", "var_99_10d", "mc_es_99_1d"),
+    "var_backtest": ("min_p_cc",),
+    "stress_report": ("worst_stress_loss",),
+    "correlation_report": ("enb",),
+}
 
 
 def collect_summary(env: dict[str, str]) -> dict[str, Any]:
@@ -192,6 +208,11 @@ def print_summary(summary: dict[str, Any], path: object) -> None:
         click.echo(
             f"  market_bars {row['symbol']:<7} {row['rows']} rows {row['first']}..{row['last']}"
         )
+    for asset, keys in SUMMARY_KEYS.items():
+        meta = summary.get("assets", {}).get(asset, {})
+        shown = [f"{k}={meta[k]:,.4g}" for k in keys if isinstance(meta.get(k), int | float)]
+        if shown:
+            click.echo(f"  {asset}: {', '.join(shown)}")
     checks = summary.get("checks", {})
     if checks:
         passed = sum(checks.values())
