@@ -1,0 +1,197 @@
+"""Level-2 order book in integer ticks and lots, fed by snapshots and diffs.
+
+The book is venue-neutral: a feed adapter (Coinbase ``level2``, Binance depth diffs, replay)
+converts wire messages into ``(price_ticks, size_lots)`` levels and calls :meth:`apply_snapshot`
+and :meth:`apply_diff`. A diff sets the *absolute* size of a level; size 0 removes it (the
+semantics of both Coinbase ``l2update`` and Binance ``depthUpdate``). Sequence numbers are
+optional; a diff whose sequence is not newer than the last applied one is ignored as stale.
+Gap detection (which needs the venue's own rules) stays in the adapter, which calls
+:meth:`mark_untradable` and re-snapshots.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left, insort
+from collections.abc import Iterable, Iterator
+from enum import Enum
+
+from rrr_live.domain.errors import BookError
+from rrr_live.domain.instrument import Instrument
+from rrr_live.domain.orders import Side
+
+Level = tuple[int, int]
+
+
+class BookState(Enum):
+    """Whether the book can be traded against."""
+
+    TRADABLE = "tradable"
+    UNTRADABLE = "untradable"
+
+
+class OrderBook:
+    """An L2 book for one instrument.
+
+    Args:
+        instrument: the instrument whose ticks and lots the levels are in.
+    """
+
+    def __init__(self, instrument: Instrument) -> None:
+        self.instrument = instrument
+        self._sizes: dict[Side, dict[int, int]] = {Side.BUY: {}, Side.SELL: {}}
+        self._prices: dict[Side, list[int]] = {Side.BUY: [], Side.SELL: []}
+        self.ts_ns = 0
+        self.last_sequence: int | None = None
+        self._has_snapshot = False
+        self._halt_reason = "no snapshot yet"
+        self.version = 0
+
+    # --- updates -----------------------------------------------------------------------------
+    def apply_snapshot(
+        self,
+        bids: Iterable[Level],
+        asks: Iterable[Level],
+        ts_ns: int,
+        sequence: int | None = None,
+    ) -> None:
+        """Replace the whole book with ``bids`` and ``asks`` (``(price_ticks, size_lots)``)."""
+        for side in (Side.BUY, Side.SELL):
+            self._sizes[side].clear()
+            self._prices[side].clear()
+        for side, levels in ((Side.BUY, bids), (Side.SELL, asks)):
+            for price, size in levels:
+                self._set(side, price, size)
+        self.ts_ns = ts_ns
+        self.last_sequence = sequence
+        self._has_snapshot = True
+        self._halt_reason = ""
+        self.version += 1
+
+    def apply_diff(
+        self,
+        changes: Iterable[tuple[Side, int, int]],
+        ts_ns: int,
+        sequence: int | None = None,
+    ) -> bool:
+        """Set the absolute size of each ``(side, price_ticks, size_lots)``; size 0 deletes.
+
+        Returns:
+            ``False`` when the diff was ignored as stale (sequence not newer), else ``True``.
+
+        Raises:
+            BookError: if no snapshot was applied yet or a level is malformed.
+        """
+        if not self._has_snapshot:
+            raise BookError(f"{self.instrument.symbol}: diff before the first snapshot")
+        stale = sequence is not None and self.last_sequence is not None
+        if stale and sequence <= self.last_sequence:  # type: ignore[operator]
+            return False
+        for side, price, size in changes:
+            self._set(Side(side), price, size)
+        self.ts_ns = ts_ns
+        if sequence is not None:
+            self.last_sequence = sequence
+        self.version += 1
+        return True
+
+    def mark_untradable(self, reason: str) -> None:
+        """Flag the book as unusable (feed gap, stale data) until the next snapshot."""
+        self._halt_reason = reason or "marked untradable"
+
+    def _set(self, side: Side, price: int, size: int) -> None:
+        if price <= 0 or size < 0:
+            raise BookError(
+                f"{self.instrument.symbol}: bad level price={price} size={size} on {side.name}"
+            )
+        sizes, prices = self._sizes[side], self._prices[side]
+        if size == 0:
+            if price in sizes:
+                del sizes[price]
+                del prices[bisect_left(prices, price)]
+            return
+        if price not in sizes:
+            insort(prices, price)
+        sizes[price] = size
+
+    # --- queries -----------------------------------------------------------------------------
+    def best(self, side: Side) -> Level | None:
+        """Return the best ``(price, size)`` on ``side`` (BUY = bids) or ``None`` if empty."""
+        prices = self._prices[side]
+        if not prices:
+            return None
+        price = prices[-1] if side is Side.BUY else prices[0]
+        return price, self._sizes[side][price]
+
+    def best_bid(self) -> Level | None:
+        """Return the best bid level."""
+        return self.best(Side.BUY)
+
+    def best_ask(self) -> Level | None:
+        """Return the best ask level."""
+        return self.best(Side.SELL)
+
+    def mid_ticks(self) -> float | None:
+        """Return the mid price in (possibly half) ticks, or ``None`` if a side is empty."""
+        bid, ask = self.best_bid(), self.best_ask()
+        if bid is None or ask is None:
+            return None
+        return (bid[0] + ask[0]) / 2.0
+
+    def mid_price(self) -> float | None:
+        """Return the mid price in quote currency."""
+        mid = self.mid_ticks()
+        return None if mid is None else mid * self.instrument.tick
+
+    def spread_ticks(self) -> int | None:
+        """Return best ask minus best bid in ticks."""
+        bid, ask = self.best_bid(), self.best_ask()
+        if bid is None or ask is None:
+            return None
+        return ask[0] - bid[0]
+
+    def size_at(self, side: Side, price: int) -> int:
+        """Return the size resting at ``price`` on ``side`` (0 if no level)."""
+        return self._sizes[side].get(price, 0)
+
+    def levels(self, side: Side) -> Iterator[Level]:
+        """Yield levels of ``side`` from best to worst."""
+        prices = self._prices[side]
+        ordered = reversed(prices) if side is Side.BUY else iter(prices)
+        sizes = self._sizes[side]
+        for price in ordered:
+            yield price, sizes[price]
+
+    def top(self, n: int) -> tuple[list[Level], list[Level]]:
+        """Return the best ``n`` bid and ask levels, best first."""
+        if n < 0:
+            raise BookError(f"top(n) needs n >= 0, got {n}")
+        bids = self._prices[Side.BUY][::-1][:n]
+        asks = self._prices[Side.SELL][:n]
+        return (
+            [(p, self._sizes[Side.BUY][p]) for p in bids],
+            [(p, self._sizes[Side.SELL][p]) for p in asks],
+        )
+
+    def depth(self, side: Side) -> int:
+        """Return the number of price levels on ``side``."""
+        return len(self._prices[side])
+
+    def is_crossed(self) -> bool:
+        """Return whether best bid >= best ask (a locked or crossed book)."""
+        bid, ask = self.best_bid(), self.best_ask()
+        return bid is not None and ask is not None and bid[0] >= ask[0]
+
+    @property
+    def state(self) -> BookState:
+        """TRADABLE when snapshotted, not flagged, both sides present and not crossed."""
+        return BookState.TRADABLE if not self.untradable_reason() else BookState.UNTRADABLE
+
+    def untradable_reason(self) -> str:
+        """Return why the book is untradable, or ``""`` when it is tradable."""
+        if self._halt_reason:
+            return self._halt_reason
+        if not self._prices[Side.BUY] or not self._prices[Side.SELL]:
+            return "one side empty"
+        if self.is_crossed():
+            return "crossed book"
+        return ""
