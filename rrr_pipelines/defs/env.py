@@ -6,6 +6,7 @@ import os
 
 import dagster as dg
 
+from rrr_pipelines.defs.ml.resources import MlflowResource
 from rrr_pipelines.defs.resources import DatabaseResource, ParquetIOManager
 
 
@@ -15,4 +16,5 @@ def resources() -> dict[str, object]:
     return {
         "database": DatabaseResource(url=dg.EnvVar("RRR_PG_URL_RRR")),
         "io_manager": ParquetIOManager(root=storage),
+        "mlflow": MlflowResource(tracking_uri=dg.EnvVar("MLFLOW_TRACKING_URI")),
     }
