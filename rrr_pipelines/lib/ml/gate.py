@@ -1,0 +1,309 @@
+"""The promotion gate: a pure function of the evidence and the criteria (Dagster-free).
+
+A model is promoted (alias ``@challenger``) only if **every** criterion holds:
+
+=====================  ==========================================================  ==========
+key                    passes when                                                 default
+=====================  ==========================================================  ==========
+``ic_t_nw``            holdout IC Newey-West t-statistic ``>=`` threshold           2.0
+``ic_ci_low``          lower end of the 95 % bootstrap CI of the mean IC ``>``      0.0
+``sharpe``             holdout Sharpe after costs ``>`` best baseline's + margin    margin 0.0
+``max_drawdown``       holdout backtest max drawdown ``<=``                         0.25
+``latency_p95_ms``     p95 of ``LoadedEnsemble.predict`` on a live-size batch ``<=``  50 ms
+``var_99_1d``          1-day 99 % VaR / portfolio value ``<=``                      0.05
+``worst_stress_loss``  worst stress-scenario loss / portfolio value ``<=``          0.50
+=====================  ==========================================================  ==========
+
+A missing or non-finite observation fails its criterion (missing risk figures give the reason
+"risk figures missing"); nothing passes by default. The thresholds are documented in
+``docs/evaluation.md``; change them only before looking at a result, never to make one pass.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from rrr_live.models import LoadedEnsemble
+    from rrr_pipelines.lib.ml.evaluation import EvaluationReport
+
+
+class GateError(ValueError):
+    """Invalid criteria or evidence; the message names the field."""
+
+
+@dataclass(frozen=True)
+class GateCriteria:
+    """Promotion thresholds (see the module table; the reasoning is in ``docs/evaluation.md``).
+
+    Attributes:
+        min_ic_t_stat: Newey-West t of the holdout IC must reach this (2 ~ 5 % two-sided).
+        min_ic_ci_low: The bootstrap CI's lower bound must exceed this (0: IC above zero).
+        min_sharpe_margin: Sharpe must exceed the best baseline's Sharpe plus this margin.
+        max_drawdown: Largest allowed holdout drawdown (fraction of the peak).
+        max_latency_p95_ms: Inference budget: p95 milliseconds per live-size batch.
+        max_var_99_1d: 1-day 99 % VaR as a fraction of portfolio value.
+        max_worst_stress_loss: Worst stress loss as a fraction of portfolio value.
+    """
+
+    min_ic_t_stat: float = 2.0
+    min_ic_ci_low: float = 0.0
+    min_sharpe_margin: float = 0.0
+    max_drawdown: float = 0.25
+    max_latency_p95_ms: float = 50.0
+    max_var_99_1d: float = 0.05
+    max_worst_stress_loss: float = 0.50
+
+    def __post_init__(self) -> None:
+        for name, value in self.__dict__.items():
+            if not math.isfinite(value):
+                raise GateError(f"GateCriteria.{name} must be finite, got {value}")
+        if self.min_sharpe_margin < 0 or self.min_ic_t_stat < 0:
+            raise GateError("min_sharpe_margin and min_ic_t_stat must be >= 0")
+        for name in ("max_drawdown", "max_var_99_1d", "max_worst_stress_loss"):
+            if not 0 < getattr(self, name) <= 1:
+                raise GateError(f"GateCriteria.{name} is a fraction in (0, 1]")
+        if self.max_latency_p95_ms <= 0:
+            raise GateError("max_latency_p95_ms must be > 0")
+
+
+@dataclass(frozen=True)
+class RiskFigures:
+    """Risk report figures in currency (losses positive) and the portfolio value they refer to.
+
+    Attributes:
+        var_99_1d: 1-day 99 % VaR (``var_report`` metadata ``var_99_1d``).
+        worst_stress_loss: Worst scenario loss (``stress_report`` metadata).
+        portfolio_value: Portfolio value of those reports.
+    """
+
+    var_99_1d: float
+    worst_stress_loss: float
+    portfolio_value: float
+
+    def __post_init__(self) -> None:
+        if not self.portfolio_value > 0:
+            raise GateError(f"portfolio_value must be > 0, got {self.portfolio_value}")
+
+    @classmethod
+    def from_metadata(
+        cls, var_report: Mapping[str, Any], stress_report: Mapping[str, Any]
+    ) -> RiskFigures | None:
+        """Build from the risk assets' metadata values; ``None`` if a figure is missing.
+
+        Args:
+            var_report: Needs ``var_99_1d`` and ``portfolio_value``.
+            stress_report: Needs ``worst_stress_loss``.
+        """
+        try:
+            return cls(
+                float(var_report["var_99_1d"]),
+                float(stress_report["worst_stress_loss"]),
+                float(var_report["portfolio_value"]),
+            )
+        except (KeyError, TypeError, ValueError):
+            return None
+
+
+@dataclass(frozen=True)
+class GateEvidence:
+    """What the gate judges.
+
+    Attributes:
+        model: Name of the candidate.
+        ic_t_nw: Holdout IC Newey-West t-statistic.
+        ic_ci_low: Lower bound of the 95 % bootstrap CI of the mean holdout IC.
+        sharpe: Candidate's holdout Sharpe after costs.
+        best_baseline: Name of the best baseline (``None`` if none was evaluated).
+        best_baseline_sharpe: Its holdout Sharpe after costs.
+        max_drawdown: Candidate's holdout max drawdown (fraction).
+        latency_p95_ms: p95 inference latency on a live-size batch (``None``: not measured).
+        risk: Risk report figures (``None``: missing).
+    """
+
+    model: str
+    ic_t_nw: float
+    ic_ci_low: float
+    sharpe: float
+    best_baseline: str | None
+    best_baseline_sharpe: float
+    max_drawdown: float
+    latency_p95_ms: float | None = None
+    risk: RiskFigures | None = None
+
+    @classmethod
+    def from_report(
+        cls,
+        report: EvaluationReport,
+        *,
+        model: str | None = None,
+        latency_p95_ms: float | None = None,
+        risk: RiskFigures | None = None,
+    ) -> GateEvidence:
+        """Collect the evidence about ``model`` (default: the report's primary) from a report."""
+        name = model or report.primary
+        if name is None:
+            raise GateError("the report has no primary model; name the candidate")
+        row = report.row(name)
+        best = report.best_baseline
+        return cls(
+            name,
+            row["ic_t_nw"],
+            row["ic_ci_low"],
+            row["sharpe"],
+            best,
+            report.row(best)["sharpe"] if best is not None else math.nan,
+            row["max_drawdown"],
+            latency_p95_ms,
+            risk,
+        )
+
+
+@dataclass(frozen=True)
+class GateVerdict:
+    """The gate's answer: every criterion's observed value and threshold, and what failed."""
+
+    passed: bool
+    reasons: list[str]
+    observed: dict[str, float]
+    thresholds: dict[str, float]
+
+    def metadata(self) -> dict[str, float | bool | str]:
+        """Flat metadata for an asset check (``observed.<key>``, ``threshold.<key>``)."""
+        out: dict[str, float | bool | str] = {"passed": self.passed}
+        out.update({f"observed.{k}": v for k, v in self.observed.items()})
+        out.update({f"threshold.{k}": v for k, v in self.thresholds.items()})
+        out["reasons"] = "; ".join(self.reasons) if self.reasons else "all criteria met"
+        return out
+
+
+def _num(value: float | None) -> float:
+    return math.nan if value is None else float(value)
+
+
+def _risk_fraction(risk: RiskFigures | None, attr: str) -> float:
+    return math.nan if risk is None else float(getattr(risk, attr)) / risk.portfolio_value
+
+
+Check = tuple[str, float, float, Callable[[float, float], bool], str]
+
+
+def _checks(ev: GateEvidence, c: GateCriteria) -> list[Check]:
+    base = ev.best_baseline or "no baseline"
+    return [
+        ("ic_t_nw", ev.ic_t_nw, c.min_ic_t_stat, lambda o, t: o >= t,
+         "holdout IC Newey-West t {o} is not >= {t}"),
+        ("ic_ci_low", ev.ic_ci_low, c.min_ic_ci_low, lambda o, t: o > t,
+         "holdout IC 95 % CI lower bound {o} is not > {t}"),
+        ("sharpe", ev.sharpe, ev.best_baseline_sharpe + c.min_sharpe_margin, lambda o, t: o > t,
+         f"holdout Sharpe after costs {{o}} does not beat {base} (Sharpe {{t}})"),
+        ("max_drawdown", ev.max_drawdown, c.max_drawdown, lambda o, t: o <= t,
+         "holdout max drawdown {o} exceeds the limit {t}"),
+        ("latency_p95_ms", _num(ev.latency_p95_ms), c.max_latency_p95_ms, lambda o, t: o <= t,
+         "inference p95 latency {o} ms exceeds the budget {t} ms"),
+        ("var_99_1d", _risk_fraction(ev.risk, "var_99_1d"), c.max_var_99_1d, lambda o, t: o <= t,
+         "1-day 99 % VaR {o} of portfolio value exceeds the limit {t}"),
+        ("worst_stress_loss", _risk_fraction(ev.risk, "worst_stress_loss"),
+         c.max_worst_stress_loss, lambda o, t: o <= t,
+         "worst stress loss {o} of portfolio value exceeds the limit {t}"),
+    ]  # fmt: skip
+
+
+_MISSING = {
+    "latency_p95_ms": "inference latency not measured",
+    "var_99_1d": "risk figures missing (var_99_1d)",
+    "worst_stress_loss": "risk figures missing (worst_stress_loss)",
+    "sharpe": "no baseline Sharpe to compare against",
+}
+
+
+def evaluate_gate(evidence: GateEvidence, criteria: GateCriteria | None = None) -> GateVerdict:
+    """Judge ``evidence`` against ``criteria`` (default :class:`GateCriteria`).
+
+    Args:
+        evidence: The candidate's holdout figures, latency and risk figures.
+        criteria: Thresholds.
+
+    Returns:
+        The verdict: ``passed`` only if every criterion holds; each failure is one reason in
+        ``reasons``, starting with the criterion's key and giving the numbers.
+    """
+    crit = criteria or GateCriteria()
+    reasons: list[str] = []
+    observed: dict[str, float] = {}
+    thresholds: dict[str, float] = {}
+    for key, obs, thr, ok, message in _checks(evidence, crit):
+        observed[key], thresholds[key] = float(obs), float(thr)
+        if math.isnan(obs) or math.isnan(thr):
+            missing = _MISSING.get(key, "not available")
+            reasons.append(f"{key}: {missing} (observed {obs:.4g}, threshold {thr:.4g})")
+        elif not ok(obs, thr):
+            reasons.append(f"{key}: " + message.format(o=f"{obs:.4g}", t=f"{thr:.4g}"))
+    return GateVerdict(not reasons, reasons, observed, thresholds)
+
+
+@dataclass(frozen=True)
+class LatencyMeasurement:
+    """Wall-clock latency of ``LoadedEnsemble.predict`` on one batch size.
+
+    Attributes:
+        n_symbols: Rows per call (the live decision batch).
+        repeats: Timed calls.
+        p50_ms: Median milliseconds per call.
+        p95_ms: 95th percentile.
+        max_ms: Slowest call.
+        device: Torch device.
+    """
+
+    n_symbols: int
+    repeats: int
+    p50_ms: float
+    p95_ms: float
+    max_ms: float
+    device: str
+
+
+def measure_inference_latency(
+    loaded: LoadedEnsemble, n_symbols: int, repeats: int = 200, warmup: int = 10, seed: int = 0
+) -> LatencyMeasurement:
+    """Time ``loaded.predict`` on a batch of ``n_symbols`` rows, as the live batcher calls it.
+
+    Inputs are drawn around the model's standardization statistics (latency does not depend on
+    the values); window models get ``(n, T, F)`` windows and the last row as features.
+
+    Args:
+        loaded: A model from ``rrr_live.models.load_model``.
+        n_symbols: Batch size (symbols per decision batch live).
+        repeats: Timed calls (after ``warmup`` untimed ones).
+        warmup: Untimed calls first (allocator, thread pools).
+        seed: Seed of the synthetic inputs.
+
+    Returns:
+        Percentiles of the per-call wall time.
+    """
+    if n_symbols < 1 or repeats < 1 or warmup < 0:
+        raise GateError("need n_symbols >= 1, repeats >= 1, warmup >= 0")
+    ens = loaded.ensemble
+    rng = np.random.default_rng(seed)
+    depth = max(loaded.window_length, 1)
+    z = rng.standard_normal((n_symbols, depth, ens.n_features))
+    windows = (ens.feature_mean + ens.feature_std * z).astype(np.float32)
+    features = np.ascontiguousarray(windows[:, -1, :])
+    wins = windows if loaded.needs_windows else None
+    for _ in range(warmup):
+        loaded.predict(features, wins)
+    samples = np.empty(repeats)
+    for i in range(repeats):
+        started = time.perf_counter()
+        loaded.predict(features, wins)  # returns numpy: includes any device sync
+        samples[i] = (time.perf_counter() - started) * 1e3
+    p50, p95 = np.percentile(samples, [50, 95])
+    return LatencyMeasurement(
+        n_symbols, repeats, float(p50), float(p95), float(samples.max()), loaded.device
+    )
