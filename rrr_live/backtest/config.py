@@ -4,11 +4,37 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Literal
 
 from rrr_live.domain.instrument import Instrument
 from rrr_live.execution.models import FeeModel, ImpactModel, LatencyModel
 from rrr_live.risk.limits import RiskLimits
 from rrr_live.strategy.sizing import StrategyConfig
+
+
+@dataclass(frozen=True, slots=True)
+class TickExecution:
+    """How orders are sent when a backtest is fed ticks (ignored for bars-only runs).
+
+    Args:
+        order_type: ``"market"``: an IOC market order that takes what the book offers at its
+            arrival and expires the rest; ``"limit"``: a GTC limit order at the decision's
+            close, rounded to the tick in our favour (buys down, sells up) and moved
+            ``limit_offset_ticks`` towards the other side (positive = more aggressive). It
+            takes what crosses on arrival and rests for the remainder, keeping its queue
+            place, until filled or cancelled by a later decision, a halt or the end of data.
+        limit_offset_ticks: see ``order_type``.
+        wait_for_open: an order that reaches an untradable book (empty side, session closed)
+            waits for the book to reopen instead of being rejected.
+    """
+
+    order_type: Literal["market", "limit"] = "market"
+    limit_offset_ticks: int = 0
+    wait_for_open: bool = True
+
+    def __post_init__(self) -> None:
+        if self.order_type not in ("market", "limit"):
+            raise ValueError(f"order_type must be 'market' or 'limit', got {self.order_type!r}")
 
 
 @dataclass(frozen=True)
@@ -30,6 +56,10 @@ class BacktestConfig:
         adv_lookback: bars in the average volume used by the impact model.
         periods_per_year: annualization of the statistics (``None``: equity points per year
             observed in the run).
+        loop: which implementation runs the bar loop: ``"vectorized"`` (numpy over each
+            batch, any universe), ``"scalar"`` (plain floats, at most 7 symbols, bit-identical
+            results, faster for small universes) or ``"auto"`` (scalar when it applies).
+        ticks: order routing when the backtest is also given ticks.
     """
 
     initial_cash: float = 1_000_000.0
@@ -44,8 +74,12 @@ class BacktestConfig:
     min_notional: str = "0"
     adv_lookback: int = 20
     periods_per_year: float | None = None
+    loop: Literal["auto", "vectorized", "scalar"] = "auto"
+    ticks: TickExecution = field(default_factory=TickExecution)
 
     def __post_init__(self) -> None:
+        if self.loop not in ("auto", "vectorized", "scalar"):
+            raise ValueError(f"loop must be 'auto', 'vectorized' or 'scalar', got {self.loop!r}")
         if self.initial_cash <= 0:
             raise ValueError(f"initial_cash must be > 0, got {self.initial_cash}")
         if self.adv_lookback < 1:

@@ -21,7 +21,10 @@ Conventions (deterministic; the backtest, the paper venue and tests share them):
   liquidity; GTC rests. A replace that raises the size or changes the price loses queue priority;
   a size reduction keeps it.
 * **Rejections** (values, not exceptions): unknown symbol, untradable book, below minimum
-  notional, post-only would cross.
+  notional, post-only would cross. With ``wait_for_open=True`` a new order that arrives while the
+  book is untradable (a closed session, a gap) is accepted and parked instead, and handled in
+  arrival order right after the first update that makes the book tradable again (a
+  market-on-open order); if it fails the checks then it expires with the reason.
 """
 
 from __future__ import annotations
@@ -62,6 +65,7 @@ class MatchingEngine:
         instrument: the traded instrument.
         fees: maker/taker fee model.
         latency: order-to-venue latency model.
+        wait_for_open: park new orders that arrive at an untradable book (see above).
     """
 
     def __init__(
@@ -69,6 +73,7 @@ class MatchingEngine:
         instrument: Instrument,
         fees: FeeModel | None = None,
         latency: LatencyModel | None = None,
+        wait_for_open: bool = False,
     ) -> None:
         self.instrument = instrument
         self.book = OrderBook(instrument)
@@ -78,6 +83,8 @@ class MatchingEngine:
         self._resting: dict[int, _Resting] = {}
         self._inflight: list[_Action] = []
         self._consumed: dict[tuple[Side, int], int] = {}
+        self.wait_for_open = wait_for_open
+        self._parked: list[Order] = []
         self._seq = 0
         self.now_ns = 0
 
@@ -160,6 +167,7 @@ class MatchingEngine:
                 rest.queue_ahead, self.book.size_at(side, rest.order.price_ticks)
             )
         reports.extend(self._match_crossing())
+        reports.extend(self._release())
         return reports
 
     def on_diff(
@@ -175,6 +183,7 @@ class MatchingEngine:
                 if rest.order.side is side and rest.order.price_ticks == price:
                     rest.queue_ahead = min(rest.queue_ahead, size)
         reports.extend(self._match_crossing())
+        reports.extend(self._release())
         return reports
 
     def on_trade(
@@ -222,16 +231,36 @@ class MatchingEngine:
 
     def _on_new(self, order: Order) -> list[ExecReport]:
         problem = self._precheck(order)
-        if problem:
+        park = self.wait_for_open and problem.startswith("book untradable")
+        if problem and not park:
             return [self._reject(order, problem)]
         order.transition(OrderStatus.ACCEPTED)
         reports = [ExecReport(self.now_ns, order.order_id, ExecKind.ACCEPTED, order.status)]
+        if park:
+            self._parked.append(order)
+            return reports
+        reports.extend(self._execute(order))
+        return reports
+
+    def _execute(self, order: Order) -> list[ExecReport]:
         if order.tif is TimeInForce.FOK and self._available(order) < order.qty_lots:
             order.transition(OrderStatus.EXPIRED, "fill-or-kill not fully fillable")
-            reports.append(self._report(order, ExecKind.EXPIRED))
-            return reports
-        reports.extend(self._take(order))
-        reports.extend(self._finish(order))
+            return [self._report(order, ExecKind.EXPIRED)]
+        return self._take(order) + self._finish(order)
+
+    def _release(self) -> list[ExecReport]:
+        """Handle parked orders once the book is tradable again (in arrival order)."""
+        if not self._parked or self.book.untradable_reason():
+            return []
+        parked, self._parked = self._parked, []
+        reports: list[ExecReport] = []
+        for order in parked:
+            problem = self._precheck(order)
+            if problem:
+                order.transition(OrderStatus.EXPIRED, problem)
+                reports.append(self._report(order, ExecKind.EXPIRED))
+            else:
+                reports.extend(self._execute(order))
         return reports
 
     def _finish(self, order: Order) -> list[ExecReport]:
@@ -252,6 +281,7 @@ class MatchingEngine:
                 )
             ]
         self._resting.pop(order_id, None)
+        self._parked = [o for o in self._parked if o.order_id != order_id]
         order.transition(OrderStatus.CANCELED, "canceled by request")
         return [self._report(order, ExecKind.CANCELED)]
 
@@ -276,6 +306,8 @@ class MatchingEngine:
     def _replace_problem(self, order: Order, qty: int, price: int | None) -> str:
         if not order.status.is_open:
             return "order not open"
+        if order in self._parked:
+            return "order waits for the book to become tradable"
         if order.order_type is not OrderType.LIMIT or price is None:
             return "only resting limit orders can be replaced"
         if qty <= order.filled_lots:

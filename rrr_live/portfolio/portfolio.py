@@ -44,6 +44,29 @@ def average_cost_update(pos: F64, avg: F64, qty: F64, price: F64) -> tuple[F64, 
     return new_pos, new_avg, realized
 
 
+def average_cost_update_scalar(
+    pos: float, avg: float, qty: float, price: float
+) -> tuple[float, float, float]:
+    """Scalar :func:`average_cost_update` with bit-identical float results (same operations).
+
+    Returns:
+        ``(new_pos, new_avg, realized)``.
+    """
+    new_pos = pos + qty
+    same = pos * qty >= 0
+    closed = 0.0 if same else min(abs(qty), abs(pos))
+    sign = 1.0 if pos > 0 else (-1.0 if pos < 0 else 0.0)
+    realized = closed * (price - avg) * sign
+    if same:
+        grown = abs(new_pos)
+        new_avg = (avg * abs(pos) + price * abs(qty)) / grown if grown > 0 else 0.0
+    elif abs(qty) > abs(pos):
+        new_avg = price
+    else:
+        new_avg = 0.0 if new_pos == 0 else avg
+    return new_pos, new_avg, realized
+
+
 class Portfolio:
     """Cash and positions over a fixed symbol universe.
 

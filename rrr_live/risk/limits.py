@@ -216,18 +216,26 @@ class RiskEngine:
                 gross, net = g, n
 
     def _rate(self, codes: I8, ts_ns: int) -> None:
+        if self.limits.max_orders_per_window == 0:
+            return
+        live = np.flatnonzero(codes == OK)
+        codes[live[self.admit(ts_ns, len(live)) :]] = RATE
+
+    def admit(self, ts_ns: int, n_orders: int) -> int:
+        """Order-rate limit: return how many of ``n_orders`` (in order) may go out at ``ts_ns``.
+
+        The admitted ones are counted in the sliding window; without a rate limit all are.
+        """
         cap = self.limits.max_orders_per_window
         if cap == 0:
-            return
+            return n_orders
         while self._recent and self._recent[0][0] <= ts_ns - self.limits.rate_window_ns:
             self._recent_count -= self._recent.popleft()[1]
-        live = np.flatnonzero(codes == OK)
-        room = max(0, cap - self._recent_count)
-        codes[live[room:]] = RATE
-        approved = min(room, len(live))
+        approved = min(max(0, cap - self._recent_count), n_orders)
         if approved:
             self._recent.append((ts_ns, approved))
             self._recent_count += approved
+        return approved
 
 
 def _deny(codes: I8, mask: npt.NDArray[np.bool_], code: int) -> None:

@@ -206,3 +206,21 @@ def test_latency_jitter_is_deterministic():
     delays = [model.delay_ns(k) for k in range(50)]
     assert delays == [LatencyModel(10, 100, 3).delay_ns(k) for k in range(50)]
     assert all(10 <= d <= 110 for d in delays) and len(set(delays)) > 10
+
+
+def test_wait_for_open_parks_orders_until_the_book_is_tradable():
+    eng = MatchingEngine(INST, FEES, wait_for_open=True)
+    eng.on_snapshot([], [], ts_ns=1)  # a closed session: no levels
+    early = Order(1, "X", Side.BUY, OrderType.MARKET, 7, tif=TimeInForce.IOC)
+    parked = Order(2, "X", Side.BUY, OrderType.MARKET, 1, tif=TimeInForce.IOC)
+    assert [r.kind for r in send(eng, early)] == [ExecKind.ACCEPTED]
+    send(eng, parked, 3)
+    eng.cancel(2, 4)
+    assert [r.kind for r in eng.advance(4)] == [ExecKind.CANCELED]
+    reports = eng.on_snapshot(BIDS, ASKS, ts_ns=10)  # the open: parked orders go, in order
+    assert fills(reports) == [(10000, 5, Liquidity.TAKER), (10100, 2, Liquidity.TAKER)]
+    assert {r.ts_ns for r in reports} == {10} and early.status is OrderStatus.FILLED
+    plain = engine()
+    plain.on_snapshot([], [], ts_ns=2)
+    late = send(plain, Order(3, "X", Side.BUY, OrderType.MARKET, 1, tif=TimeInForce.IOC), 3)
+    assert late[0].kind is ExecKind.REJECTED

@@ -1,0 +1,215 @@
+"""State and output shared by the backtest loops (vectorized, scalar, tick-routed).
+
+:class:`LoopBase` builds everything a loop needs from a panel and a config (instrument grids,
+portfolio, risk engine, strategy, per-row precomputations) and turns what the loop recorded
+into a :class:`~rrr_live.backtest.result.BacktestResult`. The loops only decide *how* a batch
+is processed; they record into the same columnar buffers, so their results hash identically
+when they compute the same thing.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+
+from rrr_live.backtest.config import BacktestConfig
+from rrr_live.backtest.result import BacktestResult
+from rrr_live.backtest.stats import compute_stats
+from rrr_live.portfolio.portfolio import Portfolio
+from rrr_live.risk.limits import OK, REASONS, RiskEngine
+from rrr_live.risk.state import TradingState
+from rrr_live.strategy.history import (
+    BarPanel,
+    PanelHistory,
+    rolling_mean_volume,
+    rolling_volatility,
+)
+from rrr_live.strategy.signals import PrecomputableSignal, SignalProvider
+from rrr_live.strategy.sizing import Strategy
+
+F64 = npt.NDArray[np.float64]
+I64 = npt.NDArray[np.int64]
+STATES = (TradingState.ACTIVE, TradingState.REDUCING, TradingState.HALTED)
+
+
+class Columns:
+    """Append-only columnar buffer (lists of array chunks, concatenated once)."""
+
+    def __init__(self, *names: str) -> None:
+        self.chunks: dict[str, list[np.ndarray]] = {n: [] for n in names}
+
+    def add(self, **cols: np.ndarray) -> None:
+        """Append one chunk to each named column."""
+        for name, values in cols.items():
+            self.chunks[name].append(values)
+
+    def get(self, name: str, dtype: type) -> np.ndarray:
+        """Return the whole column as one array of ``dtype``."""
+        parts = self.chunks[name]
+        return np.concatenate(parts).astype(dtype) if parts else np.zeros(0, dtype=dtype)
+
+
+class LoopBase:
+    """What every backtest loop shares: setup from panel and config, recording, the result.
+
+    Args:
+        panel: bars laid out by :func:`~rrr_live.backtest.data.panel_from_bars`.
+        signal: the score provider.
+        config: costs, limits, sizing.
+    """
+
+    def __init__(self, panel: BarPanel, signal: SignalProvider, config: BacktestConfig) -> None:
+        self.panel, self.signal, self.config = panel, signal, config
+        self.instruments = [config.instrument_for(s) for s in panel.symbols]
+        self.tick = np.array([i.tick for i in self.instruments])
+        self.lot = np.array([i.lot for i in self.instruments])
+        self.min_notional = np.array([float(i.min_notional) for i in self.instruments])
+        factors = np.array([i.grid_price_factors() for i in self.instruments]).reshape(-1, 2)
+        self.price_mul, self.price_div = factors[:, 0], factors[:, 1]
+        self.portfolio = Portfolio(panel.symbols, config.initial_cash, self.lot.tolist())
+        self.risk = RiskEngine(config.risk, self.portfolio)
+        self.strategy = Strategy(config.strategy)
+        self.history = PanelHistory(panel)
+        self.symbol_names = np.array(panel.symbols, dtype=object)
+        self.pre_scores = (
+            signal.precompute(panel) if isinstance(signal, PrecomputableSignal) else None
+        )
+        cfg = config.strategy
+        self.vol = rolling_volatility(panel, cfg.vol_lookback) if cfg.target_vol else None
+        self.pre_base = (
+            self.strategy.base_weights(self.pre_scores, self.vol)
+            if self.pre_scores is not None
+            else None
+        )
+        self.adv = (
+            rolling_mean_volume(panel, config.adv_lookback)
+            if config.impact.impact_coef > 0
+            else None
+        )
+        self.next_oid = 1
+        self.orders = Columns("order_id", "ts", "sym", "lots", "ref", "code")
+        self.fills = Columns("ts", "order_id", "sym", "lots", "ticks", "price", "fee")
+        self.canceled = Columns("order_id", "reason")
+        # final (status, reason) of orders whose outcome the loop knows better than "filled
+        # if it has a fill, else canceled" (the tick loop's partial fills, venue rejections)
+        self.order_status: dict[int, tuple[str, str]] = {}
+        nb = panel.n_batches
+        self.eq = {k: np.zeros(nb) for k in ("equity", "cash", "gross", "net")}
+        self.eq_state = np.zeros(nb, dtype=np.int8)
+
+    def batch_scores(self, k: int, idx: I64, t: int) -> F64:
+        """Call the signal for batch ``k`` (symbols ``idx``, decision time ``t``)."""
+        self.history.set_batch(k)
+        names = [str(s) for s in self.symbol_names[idx]]
+        scores = np.asarray(self.signal.scores(t, names, self.history), dtype=np.float64)
+        if scores.shape != (len(idx),):
+            raise ValueError(
+                f"signal returned shape {scores.shape} for a batch of {len(idx)} symbols"
+            )
+        return scores
+
+    def batch_base_weights(self, k: int, r0: int, r1: int, idx: I64, t: int) -> F64:
+        """Return the portfolio-independent weights of batch ``k`` (rows ``r0:r1``)."""
+        if self.pre_base is not None:
+            return self.pre_base[r0:r1]
+        vol = self.vol[r0:r1] if self.vol is not None else None
+        return self.strategy.base_weights(self.batch_scores(k, idx, t), vol)
+
+    # --- output ------------------------------------------------------------------------------
+    def result(self) -> BacktestResult:
+        """Assemble the result from what the loop recorded (pending orders must be gone)."""
+        fills = self._fills_frame()
+        equity = self._equity_frame()
+        stats = compute_stats(
+            self.panel.close_ns[self.panel.batch_starts[:-1]],
+            self.eq["equity"],
+            self.eq["gross"],
+            self.portfolio.traded_notional,
+            self.portfolio.fees_paid,
+            self.config.periods_per_year,
+        )
+        orders = self._orders_frame(set(fills["order_id"].tolist()))
+        stats.update(
+            n_orders=float(len(orders)),
+            n_fills=float(len(fills)),
+            n_denied=float((orders["status"] == "denied").sum()),
+        )
+        name = str(getattr(self.signal, "name", type(self.signal).__name__))
+        return BacktestResult(orders, fills, equity, stats, list(self.risk.machine.history), name)
+
+    def _times(self, ns: I64) -> pd.DatetimeIndex:
+        return pd.DatetimeIndex(pd.to_datetime(ns, unit="ns", utc=True))
+
+    def _orders_frame(self, filled: set[int]) -> pd.DataFrame:
+        o = self.orders
+        ids, codes = o.get("order_id", np.int64), o.get("code", np.int8)
+        sym, lots = o.get("sym", np.int64), o.get("lots", np.int64)
+        canceled = dict(
+            zip(
+                self.canceled.get("order_id", np.int64).tolist(),
+                self.canceled.get("reason", object).tolist(),
+                strict=True,
+            )
+        )
+        status, reason = [], []
+        for i, c in zip(ids.tolist(), codes.tolist(), strict=True):
+            if c != OK:
+                status.append("denied")
+                reason.append(REASONS[c])
+            elif i in self.order_status:
+                status.append(self.order_status[i][0])
+                reason.append(self.order_status[i][1])
+            elif i in filled:
+                status.append("filled")
+                reason.append("")
+            else:
+                status.append("canceled")
+                reason.append(canceled.get(i, ""))
+        return pd.DataFrame(
+            {
+                "order_id": ids,
+                "ts": self._times(o.get("ts", np.int64)),
+                "symbol": self.symbol_names[sym].astype(str),
+                "side": np.where(lots > 0, "buy", "sell"),
+                "qty": np.abs(lots) * self.lot[sym],
+                "ref_price": o.get("ref", np.float64),
+                "status": status,
+                "reason": reason,
+            }
+        )
+
+    def _fills_frame(self) -> pd.DataFrame:
+        f = self.fills
+        sym, lots = f.get("sym", np.int64), f.get("lots", np.int64)
+        qty = np.abs(lots) * self.lot[sym]
+        price = f.get("price", np.float64)
+        return pd.DataFrame(
+            {
+                "ts": self._times(f.get("ts", np.int64)),
+                "order_id": f.get("order_id", np.int64),
+                "symbol": self.symbol_names[sym].astype(str),
+                "side": np.where(lots > 0, "buy", "sell"),
+                "qty": qty,
+                "qty_lots": np.abs(lots),
+                "price": price,
+                "price_ticks": f.get("ticks", np.int64),
+                "fee": f.get("fee", np.float64),
+                "notional": qty * price,
+            }
+        )
+
+    def _equity_frame(self) -> pd.DataFrame:
+        eq = self.eq["equity"]
+        peak = np.maximum.accumulate(eq) if len(eq) else eq
+        return pd.DataFrame(
+            {
+                "ts": self._times(self.panel.close_ns[self.panel.batch_starts[:-1]]),
+                "equity": eq,
+                "cash": self.eq["cash"],
+                "gross_exposure": self.eq["gross"],
+                "net_exposure": self.eq["net"],
+                "drawdown": 1.0 - eq / np.maximum(peak, np.finfo(float).tiny),
+                "state": [STATES[s].value for s in self.eq_state],
+            }
+        )
