@@ -35,18 +35,16 @@ class DemoStep:
     partition_range: tuple[str, str] | None = None
 
 
+ML_ASSETS = "features,training_set,ensemble_model,model_evaluation,registered_model"
 DEMO_STEPS: list[DemoStep] = [
     DemoStep("load real S&P 500 + NASDAQ daily bars", "market_bars", BUNDLED_RANGE),
-    DemoStep("everything downstream of the bars", "@unpartitioned"),
+    DemoStep(
+        "backtest and risk reports",
+        "instruments,backtest_report,var_report,var_backtest,stress_report,correlation_report",
+    ),
+    DemoStep("train, evaluate on the holdout, gate, register", ML_ASSETS),
 ]
-
-
-def _unpartitioned_asset_keys() -> list[str]:
-    from rrr_pipelines.definitions import defs
-
-    graph = defs().resolve_asset_graph()
-    keys = [k for k in graph.get_all_asset_keys() if graph.get(k).partitions_def is None]
-    return sorted(k.to_user_string() for k in keys)
+FALLBACK_STEP = DemoStep("register the best baseline instead", "registered_baseline")
 
 
 def run_demo(settings: Settings, *, keep_running: bool = False) -> dict[str, Any]:
@@ -57,9 +55,15 @@ def run_demo(settings: Settings, *, keep_running: bool = False) -> dict[str, Any
     try:
         start_mlflow(stack, dbs, env)
         summary["mlflow"] = settings.tracking_uri
+        os.environ.update(env)  # the summary reads the same Dagster instance and database
         for step in DEMO_STEPS:
             summary["steps"].append(_run_step(step, env))
-        os.environ.update(env)  # the summary reads the same Dagster instance and database
+        gate = gate_outcome()
+        summary["gate"] = gate
+        if gate["verdict"] == "failed":
+            click.echo("GATE FAILED: " + "; ".join(gate["reasons"]))
+            summary["steps"][-1]["ok"] = True  # the gate did its job; the run stopped on purpose
+            summary["steps"].append(_run_step(FALLBACK_STEP, env))
         summary.update(collect_summary(env))
     finally:
         if keep_running:
@@ -76,18 +80,36 @@ def run_demo(settings: Settings, *, keep_running: bool = False) -> dict[str, Any
     return summary
 
 
+def _asset_keys() -> set[str]:
+    from rrr_pipelines.definitions import defs
+
+    return {k.to_user_string() for k in defs().resolve_asset_graph().get_all_asset_keys()}
+
+
+def gate_outcome() -> dict[str, Any]:
+    """Verdict and reasons of the latest promotion_gate evaluation."""
+    import dagster as dg
+
+    key = dg.AssetCheckKey(dg.AssetKey("model_evaluation"), "promotion_gate")
+    with dg.DagsterInstance.get() as instance:
+        record = instance.event_log_storage.get_latest_asset_check_execution_by_key([key]).get(key)
+    evaluation = getattr(record, "evaluation", None) if record else None
+    if evaluation is None:
+        return {"verdict": "not run", "reasons": []}
+    reasons = evaluation.metadata.get("reasons")
+    return {
+        "verdict": "passed" if evaluation.passed else "failed",
+        "reasons": list(reasons.value) if reasons is not None else [],
+    }
+
+
 def _close_quietly(stack: Stack) -> None:
     stack.close()
 
 
 def _run_step(step: DemoStep, env: dict[str, str]) -> dict[str, Any]:
     click.echo(f"==> {step.title}")
-    select = step.select
-    if select == "@unpartitioned":
-        select = ",".join(_unpartitioned_asset_keys())
-        if not select:
-            click.echo("    (no such assets yet)")
-            return {"title": step.title, "select": "", "ok": True, "seconds": 0.0}
+    select = ",".join(k for k in step.select.split(",") if k in _asset_keys())
     argv = [
         sys.executable, "-m", "dagster", "asset", "materialize",
         "-m", "rrr_pipelines.definitions", "--select", select,
@@ -134,6 +156,16 @@ def _short(line: str, width: int = 150) -> str:
 
 # Headline figures per asset for the printed summary (all metadata goes to the JSON file).
 SUMMARY_KEYS: dict[str, tuple[str, ...]] = {
+    "backtest_report": ("buy_and_hold_sharpe", "momentum_12_1_sharpe", "momentum_20d_sharpe"),
+    "ensemble_model": ("train_seconds",),
+    "model_evaluation": (
+        "ensemble.ic_mean",
+        "ensemble.ic_t_nw",
+        "ensemble.sharpe",
+        "latency_p95_ms",
+    ),
+    "registered_model": ("version",),
+    "registered_baseline": ("version",),
     "var_report": ("var_99_1d", "es_99_1d", "var_99_10d", "mc_es_99_1d"),
     "var_backtest": ("min_p_cc",),
     "stress_report": ("worst_stress_loss",),
@@ -208,16 +240,42 @@ def print_summary(summary: dict[str, Any], path: object) -> None:
         click.echo(
             f"  market_bars {row['symbol']:<7} {row['rows']} rows {row['first']}..{row['last']}"
         )
+    assets = summary.get("assets", {})
+    _print_headlines(assets)
+    _print_model(assets, summary.get("gate", {}))
+    _print_checks(summary.get("checks", {}))
+    click.echo(f"  total {summary.get('seconds', '?')} s; details in {path}")
+
+
+def _print_headlines(assets: dict[str, dict[str, Any]]) -> None:
     for asset, keys in SUMMARY_KEYS.items():
-        meta = summary.get("assets", {}).get(asset, {})
+        meta = assets.get(asset, {})
         shown = [f"{k}={meta[k]:,.4g}" for k in keys if isinstance(meta.get(k), int | float)]
         if shown:
             click.echo(f"  {asset}: {', '.join(shown)}")
-    checks = summary.get("checks", {})
+
+
+def _print_model(assets: dict[str, dict[str, Any]], gate: dict[str, Any]) -> None:
+    verdict = assets.get("model_evaluation", {}).get("verdict")
+    if verdict:
+        click.echo(f"  holdout verdict: {verdict}")
+    if gate:
+        click.echo(f"  promotion gate: {gate.get('verdict')}")
+        for reason in gate.get("reasons", []):
+            click.echo(f"    - {reason}")
+    for key in ("registered_model", "registered_baseline"):
+        reg = assets.get(key)
+        if reg:
+            click.echo(
+                f"  MLflow: {reg.get('model')} v{reg.get('version')} ({reg.get('candidate')}) "
+                f"@challenger; promote with `rrr model promote {reg.get('version')} --reason ...`"
+            )
+
+
+def _print_checks(all_checks: dict[str, bool]) -> None:
+    checks = {k: v for k, v in all_checks.items() if not k.endswith("promotion_gate")}
     if checks:
-        passed = sum(checks.values())
-        click.echo(f"  quality checks passed: {passed}/{len(checks)}")
+        click.echo(f"  quality checks passed: {sum(checks.values())}/{len(checks)}")
         for name, ok in sorted(checks.items()):
             if not ok:
                 click.echo(f"    FAILED {name}")
-    click.echo(f"  total {summary.get('seconds', '?')} s; details in {path}")

@@ -9,13 +9,13 @@ import click
 from rrr_live.config import get_settings
 
 
-def _registry():  # noqa: ANN202
+def _registry():
     from rrr_pipelines.lib.registry import ModelRegistry
 
     return ModelRegistry(get_settings().tracking_uri)
 
 
-def _call(fn, *args, **kwargs):  # noqa: ANN001, ANN202
+def _call(fn, *args, **kwargs):
     from rrr_live.errors import RRRError
 
     try:
@@ -38,16 +38,18 @@ def list_versions() -> None:
     challenger = _call(reg.alias_version, "challenger")
     versions = _call(reg.client.search_model_versions, f"name='{reg.model_name}'")
     for mv in sorted(versions, key=lambda v: int(v.version)):
-        aliases = [a for a, v in (("champion", champion), ("challenger", challenger)) if v == mv.version]
-        gate = mv.tags.get("gate_verdict", "-")
+        aliases = [
+            a for a, v in (("champion", champion), ("challenger", challenger)) if v == mv.version
+        ]
+        gate = mv.tags.get("gate.verdict", "-")
         click.echo(f"v{mv.version:<4} gate={gate:<8} {' '.join('@' + a for a in aliases)}")
 
 
 @model.command("promote")
 @click.argument("version")
-@click.option("--reason", required=True, help="Why this version should trade (recorded as a tag).")
+@click.option("--reason", required=True, help="Why this version should trade (a tag).")
 def promote(version: str, reason: str) -> None:
-    """Set alias `champion` on VERSION (the same as doing it in the MLflow UI), with who/why/when."""
+    """Set alias `champion` on VERSION (as in the MLflow UI), recording who, why and when."""
     reg = _registry()
     _call(reg.promote, version, reason, getpass.getuser())
     click.echo(f"{reg.model_name} v{version} is now @champion")

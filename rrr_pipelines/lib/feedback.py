@@ -26,7 +26,7 @@ class FeedbackRow:
     threshold: float
 
 
-def _connect(url: str):  # noqa: ANN202
+def _connect(url: str):
     import psycopg2
 
     return psycopg2.connect(url.replace("postgresql+psycopg2://", "postgresql://"))

@@ -7,6 +7,8 @@ from pydantic import Field
 
 from rrr_pipelines.defs.market_data.partitions import yearly_partitions
 from rrr_pipelines.defs.resources import DatabaseResource
+from rrr_pipelines.lib.bars_store import write_bars
+from rrr_pipelines.lib.charts import price_chart_markdown
 from rrr_pipelines.lib.sources.registry import make_source
 
 
@@ -16,6 +18,7 @@ class MarketBarsConfig(dg.Config):
     source: str = Field(
         default="bundled", description="bundled | files | coinbase | binance | synthetic"
     )
+    interval: str = Field(default="1d", description="bar interval of this asset's partitions")
     symbols: list[str] = Field(default_factory=list, description="symbols (empty = source default)")
     path: str = Field(default="", description="files source: directory of CSV/Parquet files")
     n_symbols: int = Field(default=0, description="synthetic source: universe size")
@@ -25,6 +28,7 @@ class MarketBarsConfig(dg.Config):
     def source_params(self) -> dict[str, Any]:
         """Return only the parameters that were set, as keyword arguments for the source."""
         params = {
+            "interval": self.interval,
             "symbols": self.symbols or None,
             "path": self.path or None,
             "n_symbols": self.n_symbols or None,
@@ -56,11 +60,13 @@ def market_bars(
     def progress(done: int, total: int) -> None:
         context.log.info(f"loaded {done}/{total} rows")
 
-    stats = database.write_bars(bars) if len(bars) else None
+    stats = write_bars(database.url, bars, progress) if len(bars) else None
     if stats is None:
         context.log.warning("source returned no bars for this range")
     metadata: dict[str, Any] = {
         "source": source.name,
+        "interval": config.interval,
+        "keeps_updating": bool(source.keeps_updating),
         "synthetic": source.synthetic,
         "rows": len(bars),
         "rows_inserted": stats.rows_inserted if stats else 0,
@@ -68,4 +74,6 @@ def market_bars(
         "first_ts": str(bars["ts"].min()) if len(bars) else "",
         "last_ts": str(bars["ts"].max()) if len(bars) else "",
     }
+    if len(bars):
+        metadata["chart"] = dg.MetadataValue.md(price_chart_markdown(bars))
     return dg.MaterializeResult(metadata=metadata)

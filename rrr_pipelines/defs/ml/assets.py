@@ -27,7 +27,9 @@ def features(
     spec = default_spec()
     bars = database.load_bars(source=config.source, interval=config.interval)
     if bars.empty:
-        raise dg.Failure(f"no {config.source}/{config.interval} bars in market_bars; load them first")
+        raise dg.Failure(
+            f"no {config.source}/{config.interval} bars in market_bars; load them first"
+        )
     frame = compute_features(bars, spec).reset_index()
     context.add_output_metadata(
         {
@@ -134,7 +136,9 @@ def ensemble_model(
         {
             "model_dir": dg.MetadataValue.path(str(out_dir)),
             "train_seconds": round(trained.seconds, 1),
-            "members": dg.MetadataValue.md(card.drop(columns=["model_dir"]).to_markdown(index=False)),
+            "members": dg.MetadataValue.md(
+                card.drop(columns=["model_dir"]).to_markdown(index=False)
+            ),
         }
     )
     return card

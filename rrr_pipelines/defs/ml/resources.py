@@ -8,7 +8,7 @@ class MlflowResource(dg.ConfigurableResource):
 
     tracking_uri: str
 
-    def registry(self):  # noqa: ANN201 - ModelRegistry, imported lazily (mlflow is heavy)
+    def registry(self):
         """Return a :class:`rrr_pipelines.lib.registry.ModelRegistry` bound to this server."""
         from rrr_pipelines.lib.registry import ModelRegistry
 

@@ -48,8 +48,10 @@ class BundledSource:
     synthetic = False
     keeps_updating = False
 
-    def __init__(self, symbols: list[str] | None = None) -> None:
-        """Select ``symbols`` (default: all bundled series)."""
+    def __init__(self, symbols: list[str] | None = None, interval: str = "1d") -> None:
+        """Select ``symbols`` (default: all bundled series); the data is daily only."""
+        if interval != "1d":
+            raise SourceError(f"bundled data is daily (interval '1d'), not {interval!r}")
         unknown = sorted(set(symbols or []) - set(_SERIES))
         if unknown:
             raise SourceError(f"bundled source has no symbols {unknown}; known: {sorted(_SERIES)}")

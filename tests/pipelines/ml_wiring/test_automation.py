@@ -9,13 +9,21 @@ from rrr_pipelines.lib.feedback import breached_since, record_feedback
 
 def _report(url: str, kind: str, value: float, threshold: float) -> int:
     breached = value > threshold if kind == "drift" else value < threshold
-    return record_feedback(url, model_name="rrr-ensemble", model_version="3", kind=kind,
-                           metric="psi_ret_1" if kind == "drift" else "rolling_ic_60d",
-                           value=value, threshold=threshold, breached=breached)
+    return record_feedback(
+        url,
+        model_name="rrr-ensemble",
+        model_version="3",
+        kind=kind,
+        metric="psi_ret_1" if kind == "drift" else "rolling_ic_60d",
+        value=value,
+        threshold=threshold,
+        breached=breached,
+    )
 
 
-def test_feedback_sensor_requests_one_retrain_per_breach(rrr_db_url: str,
-                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+def test_feedback_sensor_requests_one_retrain_per_breach(
+    rrr_db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("RRR_PG_URL_RRR", rrr_db_url)
     with dg.instance_for_test() as instance:
         ctx = dg.build_sensor_context(instance=instance)
@@ -30,7 +38,9 @@ def test_feedback_sensor_requests_one_retrain_per_breach(rrr_db_url: str,
         assert result.run_requests[0].tags["rrr/retrain_reason"] == "decay"
         assert result.cursor == str(breach)
 
-        again = retrain_on_live_feedback(dg.build_sensor_context(instance=instance, cursor=result.cursor))
+        again = retrain_on_live_feedback(
+            dg.build_sensor_context(instance=instance, cursor=result.cursor)
+        )
         assert again.skip_reason is not None and not again.run_requests
 
 

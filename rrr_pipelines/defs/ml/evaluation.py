@@ -1,0 +1,251 @@
+"""model_evaluation → promotion_gate (blocking) → registered_model; registered_baseline fallback."""
+
+import base64
+import json
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+import pandas as pd
+from pydantic import Field
+
+from rrr_pipelines.defs.ml.assets import GROUP, model_root
+from rrr_pipelines.defs.ml.config import DataSelection
+from rrr_pipelines.defs.ml.resources import MlflowResource
+from rrr_pipelines.defs.resources import DatabaseResource
+
+
+class EvaluationSettings(DataSelection):
+    """Holdout evaluation settings."""
+
+    live_batch_symbols: int = Field(
+        default=1000, description="batch size of the inference-latency measurement (live universe)"
+    )
+
+
+def _png_md(title: str, png: bytes) -> dg.MetadataValue:
+    return dg.MetadataValue.md(
+        f"![{title}](data:image/png;base64,{base64.b64encode(png).decode()})"
+    )
+
+
+def _latest_metadata(instance: dg.DagsterInstance, key: str) -> dict[str, Any]:
+    event = instance.get_latest_materialization_event(dg.AssetKey(key))
+    if event is None or event.asset_materialization is None:
+        return {}
+    return {k: v.value for k, v in event.asset_materialization.metadata.items()}
+
+
+def _package_best_baseline(report: Any, training_set: pd.DataFrame, run_id: str) -> str:
+    from rrr_live.features import default_spec
+    from rrr_pipelines.lib.ml.baselines import fit_ridge_frame, rule_baseline, save_baseline
+
+    spec = default_spec()
+    name = report.best_baseline
+    if name is None:
+        return ""
+    baseline = (
+        fit_ridge_frame(training_set, list(spec.names))
+        if name == "ridge"
+        else rule_baseline(name, spec)
+    )
+    out = model_root() / "baseline" / run_id
+    save_baseline(out, baseline, feature_spec={**spec.to_dict(), "fingerprint": spec.fingerprint()},
+                  metadata={"baseline": name, "run_id": run_id})  # fmt: skip
+    return str(out)
+
+
+@dg.asset(group_name=GROUP, deps=["market_bars", "var_report", "stress_report"], kinds={"pandas"})
+def model_evaluation(
+    context: dg.AssetExecutionContext,
+    config: EvaluationSettings,
+    training_set: pd.DataFrame,
+    ensemble_model: pd.DataFrame,
+    database: DatabaseResource,
+) -> pd.DataFrame:
+    """Holdout IC metrics and cost-aware backtests of the ensemble next to the baselines."""
+    from rrr_live.features import default_spec
+    from rrr_live.models import load_model
+    from rrr_pipelines.lib.ml.baselines import fit_ridge_frame
+    from rrr_pipelines.lib.ml.dataset import to_training_data
+    from rrr_pipelines.lib.ml.evaluation import HoldoutPeriod, evaluate_holdout, score_series
+    from rrr_pipelines.lib.ml.gate import GateEvidence, RiskFigures, measure_inference_latency
+    from rrr_pipelines.lib.ml.predict import predict_rows
+
+    names = list(default_spec().names)
+    model_dir = str(ensemble_model["model_dir"].iloc[0])
+    loaded = load_model(model_dir)  # verifies hashes and the canary: what live will load
+    holdout = (training_set["segment"] == "holdout").to_numpy()
+    data = to_training_data(training_set, names)
+    ens_scores = score_series(
+        training_set, predict_rows(loaded.ensemble, data, holdout), "ensemble", holdout
+    )
+    ridge = fit_ridge_frame(training_set, names)
+    ridge_scores = score_series(training_set, ridge.predict_frame(training_set), "ridge")
+    bars = database.load_bars(source=config.source, interval=config.interval)
+    report = evaluate_holdout(
+        bars, {"ensemble": ens_scores}, training_set, HoldoutPeriod.from_training_set(training_set),
+        baseline_scores={"ridge": ridge_scores},
+    )  # fmt: skip
+    latency = measure_inference_latency(loaded, config.live_batch_symbols)
+    risk = RiskFigures.from_metadata(
+        _latest_metadata(context.instance, "var_report"),
+        _latest_metadata(context.instance, "stress_report"),
+    )
+    evidence = GateEvidence.from_report(report, latency_p95_ms=latency.p95_ms, risk=risk)
+    baseline_dir = _package_best_baseline(report, training_set, context.run.run_id)
+    table = report.table.reset_index()
+    table["artifact_dir"] = [
+        model_dir if n == "ensemble" else baseline_dir if n == report.best_baseline else ""
+        for n in table["name"]
+    ]
+    context.log.info(report.verdict)
+    context.add_output_metadata(
+        {
+            "verdict": dg.MetadataValue.text(report.verdict),
+            "best_baseline": report.best_baseline or "",
+            "beats_best_baseline": bool(report.beats_best_baseline),
+            "comparison": dg.MetadataValue.md(report.table.round(4).to_markdown()),
+            "ic_over_time": _png_md("IC over time", report.ic_plot_png),
+            "cumulative_returns": _png_md("cumulative returns", report.equity_plot_png),
+            "gate_evidence": dg.MetadataValue.json(_evidence_dict(evidence)),
+            "latency_p95_ms": float(latency.p95_ms),
+            "latency_p50_ms": float(latency.p50_ms),
+            "holdout": f"{report.period.start.date()}..{report.period.end.date()}",
+            "model_dir": model_dir,
+            "baseline_dir": baseline_dir,
+            **{k: float(v) for k, v in report.to_dict().items() if k.startswith("ensemble.")},
+        }
+    )
+    return table
+
+
+def _evidence_dict(evidence: Any) -> dict[str, Any]:
+    from dataclasses import asdict
+
+    raw = asdict(evidence)
+    return json.loads(
+        json.dumps(raw, default=str).replace("Infinity", "1e308").replace("NaN", "null")
+    )
+
+
+def _evidence_from_dict(raw: dict[str, Any]) -> Any:
+    from rrr_pipelines.lib.ml.gate import GateEvidence, RiskFigures
+
+    optional = ("best_baseline", "latency_p95_ms", "risk")
+    values = {k: (float("nan") if v is None and k not in optional else v) for k, v in raw.items()}
+    risk = values.pop("risk", None)
+    return GateEvidence(**values, risk=RiskFigures(**risk) if risk else None)
+
+
+@dg.asset_check(
+    asset=model_evaluation,
+    blocking=True,
+    description="Promotion gate: significant holdout IC, beats the best baseline after costs, "
+    "drawdown, inference latency, VaR and stress within limits.",
+)
+def promotion_gate(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
+    """Judge the latest evaluation; a failure stops registration in the same run."""
+    from rrr_pipelines.lib.ml.gate import evaluate_gate
+
+    meta = _latest_metadata(context.instance, "model_evaluation")
+    if "gate_evidence" not in meta:
+        return dg.AssetCheckResult(
+            passed=False, metadata={"reasons": "no evaluation evidence found"}
+        )
+    verdict = evaluate_gate(_evidence_from_dict(meta["gate_evidence"]))
+    for reason in verdict.reasons:
+        context.log.warning(f"GATE: {reason}")
+    return dg.AssetCheckResult(
+        passed=verdict.passed,
+        severity=dg.AssetCheckSeverity.ERROR,
+        metadata={
+            "verdict": "passed" if verdict.passed else "failed",
+            "reasons": dg.MetadataValue.json(verdict.reasons),
+            "observed": dg.MetadataValue.json(_finite(verdict.observed)),
+            "thresholds": dg.MetadataValue.json(_finite(verdict.thresholds)),
+        },
+    )
+
+
+def _finite(values: dict[str, float]) -> dict[str, float | None]:
+    import math
+
+    return {
+        k: (v if isinstance(v, int | float) and math.isfinite(v) else None)
+        for k, v in values.items()
+    }
+
+
+def git_commit() -> str:
+    """The commit of the code that trains (``unknown`` outside a git checkout)."""
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5,
+            cwd=Path(__file__).resolve().parent, check=True,
+        )  # fmt: skip
+        return out.stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def _register(
+    context: dg.AssetExecutionContext, mlflow: MlflowResource, row: pd.Series, verdict: str,
+    reasons: list[str], training_set: pd.DataFrame,
+) -> dg.MaterializeResult:  # fmt: skip
+    from rrr_live.features import default_spec
+
+    spec = default_spec()
+    registry = mlflow.registry()
+    metrics = {k: float(v) for k, v in row.items() if isinstance(v, float) and pd.notna(v)}
+    run_id = registry.log_training_run(
+        params={"candidate": row["name"], "feature_spec_version": spec.version},
+        metrics=metrics,
+        feature_spec={**spec.to_dict(), "fingerprint": spec.fingerprint()},
+        data_range={"start": str(training_set["ts"].min()), "end": str(training_set["ts"].max())},
+        git_commit=git_commit(),
+        model_dir=row["artifact_dir"],
+        run_name=f"{row['name']}-{context.run.run_id[:8]}",
+    )
+    version = registry.register(run_id, verdict=verdict, reasons=reasons)
+    context.log.info(f"registered {version.name} v{version.version} as @challenger ({row['name']})")
+    return dg.MaterializeResult(
+        metadata={
+            "model": version.name,
+            "version": version.version,
+            "candidate": str(row["name"]),
+            "alias": "challenger",
+            "gate_verdict": verdict,
+            "mlflow_run": dg.MetadataValue.url(f"{mlflow.tracking_uri}/#/models/{version.name}"),
+        }
+    )
+
+
+@dg.asset(group_name=GROUP, kinds={"mlflow"})
+def registered_model(
+    context: dg.AssetExecutionContext,
+    model_evaluation: pd.DataFrame,
+    training_set: pd.DataFrame,
+    mlflow: MlflowResource,
+) -> dg.MaterializeResult:
+    """Register the ensemble that passed the gate as a new `rrr-ensemble` version (@challenger)."""
+    row = model_evaluation.set_index("name", drop=False).loc["ensemble"]
+    return _register(context, mlflow, row, "passed", [], training_set)
+
+
+@dg.asset(group_name="ml_fallback", kinds={"mlflow"})
+def registered_baseline(
+    context: dg.AssetExecutionContext,
+    model_evaluation: pd.DataFrame,
+    training_set: pd.DataFrame,
+    mlflow: MlflowResource,
+) -> dg.MaterializeResult:
+    """Register the best baseline (same manifest format) when the ensemble failed the gate."""
+    meta = _latest_metadata(context.instance, "model_evaluation")
+    best = meta.get("best_baseline") or ""
+    if not best:
+        raise dg.Failure("the evaluation found no baseline to register")
+    row = model_evaluation.set_index("name", drop=False).loc[best]
+    reasons = [f"ensemble failed the promotion gate; registering best baseline {best}"]
+    return _register(context, mlflow, row, "baseline-fallback", reasons, training_set)
