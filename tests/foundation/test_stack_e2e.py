@@ -120,6 +120,13 @@ def test_demo_runs_twice_and_leaves_nothing_running(tmp_path: Path) -> None:
         summary = json.loads((home / "demo-summary.json").read_text())
         rows = {r["symbol"]: r["rows"] for r in summary["market_bars"]}
         assert rows == {"NASDAQ": 5031, "SP500": 5031}
-        assert summary["checks"] and all(summary["checks"].values())
+        quality = {k: v for k, v in summary["checks"].items() if "promotion_gate" not in k}
+        assert quality and all(quality.values())
+        # The gate gave a verdict; whichever way it went, a model version reached MLflow.
+        assert summary["gate"]["verdict"] in ("passed", "failed")
+        registered = summary["assets"].get("registered_model") or summary["assets"]["registered_baseline"]
+        assert int(registered["version"]) >= 1
+        if summary["gate"]["verdict"] == "failed":
+            assert "GATE FAILED" in out.stdout and summary["gate"]["reasons"]
     alive = psutil.wait_procs(_our_processes(home), timeout=5)[1]
     assert alive == []

@@ -114,8 +114,13 @@ def ensemble_model(
         out_dir,
         trained.ensemble,
         feature_spec={**spec.to_dict(), "fingerprint": spec.fingerprint()},
-        metadata={"data_range": [str(training_set["ts"].min()), str(training_set["ts"].max())],
-                  "run_id": context.run.run_id},
+        metadata={
+            "data_range": [str(training_set["ts"].min()), str(training_set["ts"].max())],
+            "run_id": context.run.run_id,
+            "params": trained.params,
+            "members": {n: {"best_epoch": r.best_epoch, "best_val_loss": r.best_val_loss}
+                        for n, r in trained.members.items()},
+        },
     )  # fmt: skip
     card = pd.DataFrame(
         [

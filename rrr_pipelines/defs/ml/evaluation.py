@@ -197,10 +197,19 @@ def _register(
     from rrr_live.features import default_spec
 
     spec = default_spec()
+    from rrr_live.models.manifest import Manifest
+
     registry = mlflow.registry()
     metrics = {k: float(v) for k, v in row.items() if isinstance(v, float) and pd.notna(v)}
+    manifest = Manifest.read(Path(row["artifact_dir"]))
     run_id = registry.log_training_run(
-        params={"candidate": row["name"], "feature_spec_version": spec.version},
+        params={
+            "candidate": row["name"],
+            "feature_spec_version": spec.version,
+            **manifest.metadata.get("params", {}),
+            **{f"{m}.{k}": v for m, rec in manifest.metadata.get("members", {}).items()
+               for k, v in rec.items()},
+        },  # fmt: skip
         metrics=metrics,
         feature_spec={**spec.to_dict(), "fingerprint": spec.fingerprint()},
         data_range={"start": str(training_set["ts"].min()), "end": str(training_set["ts"].max())},
