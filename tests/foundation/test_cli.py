@@ -76,11 +76,8 @@ def test_background_stack_starts_and_down_stops_everything(tmp_path: Path) -> No
     down = subprocess.run([*rrr, "down"], env=env, capture_output=True, text=True, timeout=60)
     assert down.returncode == 0 and "stack stopped" in down.stdout
     assert not (home / "stack.pid").exists()
-    assert (
-        psutil.wait_procs([psutil.Process(pid)], timeout=10)[1] == []
-        if psutil.pid_exists(pid)
-        else True
-    )
+    supervisor = [psutil.Process(pid)] if psutil.pid_exists(pid) else []
+    assert psutil.wait_procs(supervisor, timeout=10)[1] == []
     leftovers = [
         p
         for p in psutil.process_iter(["cmdline"])
