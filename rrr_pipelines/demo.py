@@ -14,6 +14,7 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import click
@@ -191,7 +192,31 @@ def collect_summary(env: dict[str, str]) -> dict[str, Any]:
         ],
         "assets": _asset_metadata(),
         "checks": _check_results(),
+        "holdout_comparison": _holdout_table(env),
     }
+
+
+HOLDOUT_COLUMNS = (
+    "kind",
+    "ic_mean",
+    "ic_t_nw",
+    "sharpe",
+    "max_drawdown",
+    "total_return",
+    "turnover",
+)
+
+
+def _holdout_table(env: dict[str, str]) -> list[dict[str, Any]]:
+    """The model_evaluation output: every model and baseline on the same holdout and costs."""
+    import pandas as pd
+
+    path = Path(env["RRR_STORAGE_DIR"]) / "model_evaluation.parquet"
+    if not path.exists():
+        return []
+    table = pd.read_parquet(path)
+    cols = ["name", *[c for c in HOLDOUT_COLUMNS if c in table.columns]]
+    return table[cols].round(4).to_dict(orient="records")
 
 
 def _asset_metadata() -> dict[str, dict[str, Any]]:
@@ -242,7 +267,9 @@ def print_summary(summary: dict[str, Any], path: object) -> None:
         )
     assets = summary.get("assets", {})
     _print_headlines(assets)
-    _print_model(assets, summary.get("gate", {}))
+    _print_model(
+        {**assets, "__holdout__": summary.get("holdout_comparison", [])}, summary.get("gate", {})
+    )
     _print_checks(summary.get("checks", {}))
     click.echo(f"  total {summary.get('seconds', '?')} s; details in {path}")
 
@@ -256,6 +283,13 @@ def _print_headlines(assets: dict[str, dict[str, Any]]) -> None:
 
 
 def _print_model(assets: dict[str, dict[str, Any]], gate: dict[str, Any]) -> None:
+    rows = assets.get("__holdout__", [])
+    if rows:
+        click.echo("  holdout (same segment, same costs):")
+        header = "    " + "".join(f"{k:>14}" for k in rows[0])
+        click.echo(header)
+        for row in rows:
+            click.echo("    " + "".join(_cell(v) for v in row.values()))
     verdict = assets.get("model_evaluation", {}).get("verdict")
     if verdict:
         click.echo(f"  holdout verdict: {verdict}")
@@ -270,6 +304,12 @@ def _print_model(assets: dict[str, dict[str, Any]], gate: dict[str, Any]) -> Non
                 f"  MLflow: {reg.get('model')} v{reg.get('version')} ({reg.get('candidate')}) "
                 f"@challenger; promote with `rrr model promote {reg.get('version')} --reason ...`"
             )
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:>14.4f}"
+    return f"{value!s:>14}"
 
 
 def _print_checks(all_checks: dict[str, bool]) -> None:

@@ -107,6 +107,7 @@ def test_up_serves_dagster_and_mlflow_on_loopback_and_ctrl_c_stops_everything(
 def test_demo_runs_twice_and_leaves_nothing_running(tmp_path: Path) -> None:
     home = tmp_path / "home"
     env = _env(home)
+    checksums = []
     for _ in range(2):
         out = subprocess.run(
             [sys.executable, "-m", "rrr_pipelines.cli", "demo"],
@@ -120,13 +121,19 @@ def test_demo_runs_twice_and_leaves_nothing_running(tmp_path: Path) -> None:
         summary = json.loads((home / "demo-summary.json").read_text())
         rows = {r["symbol"]: r["rows"] for r in summary["market_bars"]}
         assert rows == {"NASDAQ": 5031, "SP500": 5031}
+        checksums.append({r["symbol"]: r["checksum"] for r in summary["market_bars"]})
+        names = {r["name"] for r in summary["holdout_comparison"]}
+        assert {"ensemble", "ridge", "buy_and_hold", "momentum_20d", "momentum_12_1"} <= names
         quality = {k: v for k, v in summary["checks"].items() if "promotion_gate" not in k}
         assert quality and all(quality.values())
         # The gate gave a verdict; whichever way it went, a model version reached MLflow.
         assert summary["gate"]["verdict"] in ("passed", "failed")
-        registered = summary["assets"].get("registered_model") or summary["assets"]["registered_baseline"]
+        registered = (
+            summary["assets"].get("registered_model") or summary["assets"]["registered_baseline"]
+        )
         assert int(registered["version"]) >= 1
         if summary["gate"]["verdict"] == "failed":
             assert "GATE FAILED" in out.stdout and summary["gate"]["reasons"]
+    assert checksums[0] == checksums[1]  # reloading the history changed nothing
     alive = psutil.wait_procs(_our_processes(home), timeout=5)[1]
     assert alive == []
