@@ -123,11 +123,7 @@ class TickBacktest(BarBacktest):
 
     # --- orders out --------------------------------------------------------------------------
     def _send(self, t: int, r0: int, sym: I64, lots: I64, ref: F64, pos_in_batch: I64) -> None:
-        codes = self.risk.check_batch(t, sym, lots * self.lot[sym], ref)
-        ids = np.arange(self.next_oid, self.next_oid + len(sym), dtype=np.int64)
-        self.next_oid += len(sym)
-        ts = np.full(len(sym), t, dtype=np.int64)
-        self.orders.add(order_id=ids, ts=ts, sym=sym, lots=lots, ref=ref, code=codes)
+        codes, ids = self._check_and_record(t, sym, lots, ref)
         for s, n, px, oid, code in zip(
             sym.tolist(), lots.tolist(), ref.tolist(), ids.tolist(), codes.tolist(), strict=True
         ):

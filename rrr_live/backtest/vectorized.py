@@ -22,6 +22,7 @@ from rrr_live.strategy.signals import SignalProvider
 
 F64 = npt.NDArray[np.float64]
 I64 = npt.NDArray[np.int64]
+I8 = npt.NDArray[np.int8]
 
 
 class BarBacktest(LoopBase):
@@ -103,12 +104,17 @@ class BarBacktest(LoopBase):
         if nz.size:
             self._send(t, r0, idx[nz], delta[nz], price[nz], nz)
 
-    def _send(self, t: int, r0: int, sym: I64, lots: I64, ref: F64, pos_in_batch: I64) -> None:
+    def _check_and_record(self, t: int, sym: I64, lots: I64, ref: F64) -> tuple[I8, I64]:
+        """Risk-check the orders, give them ids and record them; return (codes, ids)."""
         codes = self.risk.check_batch(t, sym, lots * self.lot[sym], ref)
         ids = np.arange(self.next_oid, self.next_oid + len(sym), dtype=np.int64)
         self.next_oid += len(sym)
         ts = np.full(len(sym), t, dtype=np.int64)
         self.orders.add(order_id=ids, ts=ts, sym=sym, lots=lots, ref=ref, code=codes)
+        return codes, ids
+
+    def _send(self, t: int, r0: int, sym: I64, lots: I64, ref: F64, pos_in_batch: I64) -> None:
+        codes, ids = self._check_and_record(t, sym, lots, ref)
         ok = codes == OK
         if not ok.any():
             return

@@ -28,6 +28,33 @@ def bars_summary(bars: pd.DataFrame) -> dict[str, Any]:
     }
 
 
+def agg_figure(figsize: tuple[float, float], dpi: int = 100) -> Any:
+    """Return a matplotlib ``Figure`` on its own Agg canvas (no pyplot, no global state).
+
+    Args:
+        figsize: Width and height in inches.
+        dpi: Dots per inch.
+    """
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=figsize, dpi=dpi)
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def figure_png(fig: Any) -> bytes:
+    """Lay out ``fig`` tightly and return it as PNG bytes.
+
+    Args:
+        fig: A figure from :func:`agg_figure`.
+    """
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    return buf.getvalue()
+
+
 def price_chart_png(bars: pd.DataFrame, max_symbols: int = 5) -> bytes:
     """Render close prices of up to ``max_symbols`` symbols as a PNG (matplotlib, Agg).
 
@@ -38,11 +65,7 @@ def price_chart_png(bars: pd.DataFrame, max_symbols: int = 5) -> bytes:
         bars: Canonical bar frame.
         max_symbols: Plot at most this many symbols (the first ones in sorted order).
     """
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(6.0, 2.6), dpi=80)
-    FigureCanvasAgg(fig)
+    fig = agg_figure((6.0, 2.6), dpi=80)
     ax = fig.add_subplot(1, 1, 1)
     symbols = sorted(bars["symbol"].unique())[:max_symbols] if len(bars) else []
     rebase = len(symbols) > 1
@@ -62,10 +85,7 @@ def price_chart_png(bars: pd.DataFrame, max_symbols: int = 5) -> bytes:
     ax.tick_params(labelsize=7)
     if symbols:
         ax.legend(fontsize=7, loc="best")
-    fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png")
-    return buf.getvalue()
+    return figure_png(fig)
 
 
 def price_chart_markdown(bars: pd.DataFrame, max_symbols: int = 5) -> str:

@@ -161,7 +161,9 @@ class ModelRegistry:
         source = f"{run.info.artifact_uri.rstrip('/')}/model"
         try:
             self.client.get_registered_model(self.model_name)
-        except MlflowException:
+        except MlflowException as e:
+            if e.error_code != "RESOURCE_DOES_NOT_EXIST":  # an outage is not "no model yet"
+                raise
             self.client.create_registered_model(self.model_name)
         mv = self.client.create_model_version(self.model_name, source=source, run_id=run_id)
         version = str(mv.version)
@@ -208,8 +210,11 @@ class ModelRegistry:
 
         try:
             return str(self.client.get_model_version_by_alias(self.model_name, alias).version)
-        except MlflowException:
-            return None
+        except MlflowException as e:
+            # no such alias: INVALID_PARAMETER_VALUE; no such model: RESOURCE_DOES_NOT_EXIST
+            if e.error_code in ("INVALID_PARAMETER_VALUE", "RESOURCE_DOES_NOT_EXIST"):
+                return None
+            raise
 
     def champion_history(self) -> list[dict[str, Any]]:
         """Promotion/rollback history, oldest first.

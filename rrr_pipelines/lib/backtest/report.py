@@ -12,7 +12,6 @@ decision.
 
 from __future__ import annotations
 
-import io
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
@@ -27,6 +26,7 @@ from rrr_live.execution.models import FeeModel, ImpactModel
 from rrr_live.risk.limits import RiskLimits
 from rrr_live.strategy.signals import BuyAndHold, SignalProvider, momentum_12_1, momentum_20d
 from rrr_live.strategy.sizing import StrategyConfig
+from rrr_pipelines.lib.charts import agg_figure, figure_png
 
 STAT_COLUMNS: tuple[str, ...] = (
     "total_return",
@@ -129,11 +129,7 @@ def table_markdown(table: pd.DataFrame) -> str:
 
 def equity_plot_png(results: Mapping[str, BacktestResult], title: str = "Equity") -> bytes:
     """Render the equity curves (log scale) and drawdowns as a PNG (matplotlib Agg, no pyplot)."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(10, 6), dpi=100)
-    FigureCanvasAgg(fig)
+    fig = agg_figure((10, 6))
     top, bottom = fig.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": [3, 1]})
     for name, result in results.items():
         eq = result.equity
@@ -146,7 +142,4 @@ def equity_plot_png(results: Mapping[str, BacktestResult], title: str = "Equity"
     top.grid(alpha=0.3)
     bottom.set_ylabel("drawdown %")
     bottom.grid(alpha=0.3)
-    fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png")
-    return buf.getvalue()
+    return figure_png(fig)

@@ -14,7 +14,8 @@ import os
 import tempfile
 import time
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -42,8 +43,6 @@ from rrr_pipelines.lib.ml.predict import member_predictions
 from rrr_pipelines.lib.ml.training_config import EnsembleConfig, MemberConfig
 
 logger = logging.getLogger(__name__)
-
-SEGMENTS = ("train", "validation", "stacking", "holdout")
 
 
 @dataclass(frozen=True)
@@ -343,8 +342,13 @@ def train_ensemble(
     """
     started = time.perf_counter()
     _quiet_lightning()
-    if config.num_threads:
-        torch.set_num_threads(config.num_threads)
+    with _torch_threads(config.num_threads):
+        return _train_ensemble(config, data, progress, started)
+
+
+def _train_ensemble(
+    config: EnsembleConfig, data: TrainingData, progress: ProgressHook | None, started: float
+) -> TrainedEnsemble:
     accelerator = resolve_accelerator(config.accelerator)
     if accelerator == "gpu":  # cuBLAS needs this for deterministic=True
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
@@ -408,6 +412,20 @@ def train_ensemble(
     return TrainedEnsemble(
         ensemble, trained, stacking, time.perf_counter() - started, config.to_params()
     )
+
+
+@contextmanager
+def _torch_threads(n: int) -> Iterator[None]:
+    """Use ``n`` intra-op threads (0: leave them as they are), then restore the previous count."""
+    if not n:
+        yield
+        return
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def _quiet_lightning() -> None:

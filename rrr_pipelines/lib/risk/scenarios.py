@@ -72,8 +72,32 @@ def _as_vector(x: object, n: int, name: str) -> FloatArray:
     return v
 
 
+class _FactorModel:
+    """What the elliptical models share: a factor ``A`` of their dispersion matrix."""
+
+    _factor: np.ndarray
+    dtype: type[np.floating]
+
+    @property
+    def n_assets(self) -> int:
+        """Number of assets."""
+        return int(self._factor.shape[0])
+
+    def _normal_draws(self, rng: np.random.Generator, size: int) -> NDArray[np.floating]:
+        """``size`` rows of ``A z`` with ``z`` standard normal."""
+        z = rng.standard_normal((size, self.n_assets), dtype=self.dtype)
+        out: NDArray[np.floating] = z @ self._factor.T
+        return out
+
+    def _t_draws(self, rng: np.random.Generator, size: int, df: float) -> NDArray[np.floating]:
+        """``size`` rows of ``A z / sqrt(w / df)``, ``w ~ chi2(df)``: a centred multivariate t."""
+        out = self._normal_draws(rng, size)
+        out /= np.sqrt(rng.chisquare(df, size) / df).astype(self.dtype)[:, None]
+        return out
+
+
 @dataclass
-class MultivariateNormal:
+class MultivariateNormal(_FactorModel):
     """Returns ``~ N(mean, cov)``."""
 
     mean: np.ndarray
@@ -85,22 +109,15 @@ class MultivariateNormal:
         self._factor = psd_factor(self.cov).astype(self.dtype)
         self.mean = _as_vector(self.mean, self._factor.shape[0], "mean")
 
-    @property
-    def n_assets(self) -> int:
-        """Number of assets."""
-        return int(self._factor.shape[0])
-
     def sample(self, rng: np.random.Generator, size: int) -> NDArray[np.floating]:
         """Draw ``size`` scenarios."""
-        z = rng.standard_normal((size, self.n_assets), dtype=self.dtype)
-        out = z @ self._factor.T
+        out = self._normal_draws(rng, size)
         out += self.mean.astype(self.dtype)
-        result: NDArray[np.floating] = out
-        return result
+        return out
 
 
 @dataclass
-class MultivariateT:
+class MultivariateT(_FactorModel):
     """Returns ``= mean + A z / sqrt(w / df)`` with ``A A' = scale``, ``w ~ chi2(df)``.
 
     ``scale`` is the dispersion matrix; the covariance is ``scale * df / (df - 2)``.
@@ -118,20 +135,11 @@ class MultivariateT:
         self._factor = psd_factor(self.scale, "scale matrix").astype(self.dtype)
         self.mean = _as_vector(self.mean, self._factor.shape[0], "mean")
 
-    @property
-    def n_assets(self) -> int:
-        """Number of assets."""
-        return int(self._factor.shape[0])
-
     def sample(self, rng: np.random.Generator, size: int) -> NDArray[np.floating]:
         """Draw ``size`` scenarios."""
-        z = rng.standard_normal((size, self.n_assets), dtype=self.dtype)
-        out = z @ self._factor.T
-        w = np.sqrt(rng.chisquare(self.df, size) / self.df).astype(self.dtype)
-        out /= w[:, None]
+        out = self._t_draws(rng, size, self.df)
         out += self.mean.astype(self.dtype)
-        result: NDArray[np.floating] = out
-        return result
+        return out
 
 
 class _TCdfGrid:
@@ -164,7 +172,7 @@ class _TCdfGrid:
 
 
 @dataclass
-class TCopulaEmpirical:
+class TCopulaEmpirical(_FactorModel):
     """t-copula dependence with empirical marginals (linear-interpolation quantiles).
 
     ``history`` is a ``(T, N)`` array of past returns as fractions; the copula correlation is
@@ -203,19 +211,13 @@ class TCopulaEmpirical:
         self._cdf = _TCdfGrid(self.df, scale=h.shape[0] - 1, dtype=self.dtype)
 
     @property
-    def n_assets(self) -> int:
-        """Number of assets."""
-        return int(self._factor.shape[0])
-
-    @property
     def n_obs(self) -> int:
         """Length of the history."""
         return int(np.asarray(self.history).shape[0])
 
     def sample(self, rng: np.random.Generator, size: int) -> NDArray[np.floating]:
         """Draw ``size`` scenarios."""
-        x = rng.standard_normal((size, self.n_assets), dtype=self.dtype) @ self._factor.T
-        x /= np.sqrt(rng.chisquare(self.df, size) / self.df).astype(self.dtype)[:, None]
+        x = self._t_draws(rng, size, self.df)
         pos = self._cdf(x)  # position in the sorted history, in [0, T - 1]
         del x
         i = pos.astype(np.intp)

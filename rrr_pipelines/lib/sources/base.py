@@ -52,3 +52,18 @@ def empty_bars() -> pd.DataFrame:
         frame[col] = frame[col].astype("str")
     frame["ts"] = pd.to_datetime(frame["ts"], utc=True)
     return frame
+
+
+def require_aware(source: str, start: datetime, end: datetime) -> None:
+    """Refuse a naive fetch window (it would be read as local time, or fail to compare).
+
+    Args:
+        source: Source name, for the message.
+        start: Window start.
+        end: Window end.
+
+    Raises:
+        SourceError: if ``start`` or ``end`` has no time zone.
+    """
+    if start.tzinfo is None or end.tzinfo is None:
+        raise SourceError(f"{source} fetch needs tz-aware start and end")

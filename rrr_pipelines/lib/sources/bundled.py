@@ -8,7 +8,7 @@ from functools import lru_cache
 import pandas as pd
 
 from rrr_live.domain.bars import BAR_COLUMNS
-from rrr_pipelines.lib.sources.base import Instrument, SourceError
+from rrr_pipelines.lib.sources.base import Instrument, SourceError, require_aware
 
 # symbol -> (arch.data module, calendar, description)
 _SERIES: dict[str, tuple[str, str, str]] = {
@@ -65,7 +65,12 @@ class BundledSource:
         ]
 
     def fetch(self, start: datetime, end: datetime) -> pd.DataFrame:
-        """Return bars with ``start <= ts < end`` for the selected symbols."""
+        """Return bars with ``start <= ts < end`` for the selected symbols.
+
+        Raises:
+            SourceError: for a naive ``start`` or ``end``.
+        """
+        require_aware(self.name, start, end)
         lo, hi = pd.Timestamp(start), pd.Timestamp(end)
         parts = [_load(sym) for sym in self.symbols]
         frame = pd.concat(parts, ignore_index=True)

@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from rrr_live.domain.bars import BAR_COLUMNS, interval_ns
-from rrr_pipelines.lib.sources.base import Instrument, SourceError, empty_bars
+from rrr_pipelines.lib.sources.base import Instrument, SourceError, empty_bars, require_aware
 
 REQUIRED_COLUMNS: tuple[str, ...] = ("ts", "open", "high", "low", "close", "volume")
 NUMERIC_COLUMNS: tuple[str, ...] = ("open", "high", "low", "close", "adj_close", "volume")
@@ -131,7 +131,9 @@ class FilesSource:
 
         Raises:
             FilesSourceError: at the first file not in the schema (nothing is returned).
+            SourceError: for a naive ``start`` or ``end``.
         """
+        require_aware(self.name, start, end)
         lo, hi = pd.Timestamp(start), pd.Timestamp(end)
         parts = [self.load_file(f) for f in self.files()]
         if not parts:

@@ -6,21 +6,23 @@ import email.utils
 import logging
 import random
 import time
-from collections.abc import Mapping
+from abc import ABC, abstractmethod
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, ClassVar
 
 import httpx
 import numpy as np
 import pandas as pd
 
 from rrr_live.domain.bars import BAR_COLUMNS
-from rrr_pipelines.lib.sources.base import SourceError
+from rrr_pipelines.lib.sources.base import Instrument, SourceError, empty_bars, require_aware
 from rrr_pipelines.lib.sources.ratelimit import Clock, RetryPolicy, Sleeper, TokenBucket
 
 log = logging.getLogger(__name__)
 
 RETRYABLE_STATUS = frozenset({429, 500, 502, 503, 504})
+CANDLE_KEYS = ("ts_s", "open", "high", "low", "close", "volume")
 _QUOTES = ("USDT", "USDC", "FDUSD", "BUSD", "TUSD", "EUR", "GBP", "TRY", "BTC", "ETH", "BNB")
 
 
@@ -189,3 +191,131 @@ def quote_currency(symbol: str) -> str:
         if symbol.endswith(quote) and len(symbol) > len(quote):
             return quote
     return ""
+
+
+class RestCandleSource(ABC):
+    """What every exchange REST candle source shares: client set-up, per-symbol paging, frame.
+
+    A venue subclass names itself in the class attributes and implements only what differs:
+    :meth:`_configure_interval` (which bar intervals it serves) and :meth:`_collect` (URL,
+    query parameters, page walk and row parsing).
+    """
+
+    name: ClassVar[str]
+    venue: ClassVar[str]  # human name, for ``Instrument.description``
+    series: ClassVar[str]  # what the venue calls its bars ("klines", "candles"), for errors
+    default_url: ClassVar[str]
+    default_symbols: ClassVar[tuple[str, ...]]
+    default_rate_per_s: ClassVar[float]
+    default_burst: ClassVar[float]
+    synthetic = False
+    keeps_updating = True
+
+    def __init__(
+        self,
+        symbols: list[str] | None = None,
+        interval: str = "1m",
+        base_url: str | None = None,
+        *,
+        transport: httpx.BaseTransport | None = None,
+        rate_per_s: float | None = None,
+        burst: float | None = None,
+        retry: RetryPolicy | None = None,
+        clock: Clock = time.monotonic,
+        sleep: Sleeper = time.sleep,
+        wall_clock: Clock = time.time,
+        seed: int | None = None,
+    ) -> None:
+        """Configure symbols, bar interval and the HTTP client.
+
+        Args:
+            symbols: Venue symbols (default: the class's ``default_symbols``).
+            interval: Bar interval; the venue must serve it.
+            base_url: Venue base URL (default: the class's ``default_url``).
+            transport: Optional httpx transport (``httpx.MockTransport`` in tests).
+            rate_per_s: Requests per second (default: the class's ``default_rate_per_s``).
+            burst: Token-bucket capacity (default: the class's ``default_burst``).
+            retry: Backoff policy for 429/5xx/transport errors.
+            clock: Monotonic seconds, for the token bucket.
+            sleep: How to wait (injected in tests).
+            wall_clock: Epoch seconds, for HTTP-date ``Retry-After`` values.
+            seed: Seed for the backoff jitter.
+
+        Raises:
+            SourceError: for an interval this venue does not serve.
+        """
+        self._configure_interval(interval)
+        self.symbols = list(symbols or self.default_symbols)
+        self.interval = interval
+        rate = self.default_rate_per_s if rate_per_s is None else rate_per_s
+        cap = self.default_burst if burst is None else burst
+        limiter = TokenBucket(rate, cap, clock=clock, sleep=sleep)
+        self.client = RestClient(
+            base_url or self.default_url, limiter=limiter, retry=retry, transport=transport,
+            sleep=sleep, wall_clock=wall_clock, seed=seed,
+        )  # fmt: skip
+
+    @abstractmethod
+    def _configure_interval(self, interval: str) -> None:
+        """Check that the venue serves ``interval`` and derive its paging step from it."""
+
+    @abstractmethod
+    def _collect(
+        self, symbol: str, start: datetime, end: datetime, cols: dict[str, list[float]]
+    ) -> None:
+        """Page through ``symbol``'s history in ``[start, end)``, appending rows to ``cols``."""
+
+    def instruments(self) -> list[Instrument]:
+        """Return the configured symbols (crypto, 24/7)."""
+        return [
+            Instrument(s, self.name, "crypto", "24/7", quote_currency(s), self.venue)
+            for s in self.symbols
+        ]
+
+    def fetch(self, start: datetime, end: datetime) -> pd.DataFrame:
+        """Return bars with ``start <= ts < end`` for every symbol, sorted by (symbol, ts).
+
+        Raises:
+            SourceError: for a naive ``start`` or ``end``.
+            RestSourceError: on a failed request or a malformed response.
+        """
+        require_aware(self.name, start, end)
+        frames = [self.fetch_symbol(s, start, end) for s in self.symbols]
+        frames = [f for f in frames if len(f)]
+        if not frames:
+            return empty_bars()
+        return pd.concat(frames, ignore_index=True).sort_values(["symbol", "ts"], ignore_index=True)
+
+    def fetch_symbol(self, symbol: str, start: datetime, end: datetime) -> pd.DataFrame:
+        """Return one symbol's bars in ``[start, end)`` as a canonical frame.
+
+        Raises:
+            RestSourceError: on a failed request or a malformed response.
+        """
+        cols: dict[str, list[float]] = {k: [] for k in CANDLE_KEYS}
+        self._collect(symbol, start, end, cols)
+        if not cols["ts_s"]:
+            return empty_bars()
+        return candles_frame(self.name, symbol, self.interval, cols)
+
+    def _rows(self, symbol: str, body: Any) -> list[Any]:
+        """Return ``body`` as the JSON array of rows the venue promises, or raise."""
+        if not isinstance(body, list):
+            raise RestSourceError(
+                f"{self.name} {symbol} {self.series}: expected a JSON array, got "
+                f"{type(body).__name__}: {str(body)[:200]}"
+            )
+        return body
+
+
+def append_candle(cols: dict[str, list[float]], ts_s: float, ohlcv: Sequence[float]) -> None:
+    """Append one parsed candle to the column lists of :func:`candles_frame`.
+
+    Args:
+        cols: Column lists keyed by :data:`CANDLE_KEYS`.
+        ts_s: Bar open time, epoch seconds.
+        ohlcv: Open, high, low, close, volume.
+    """
+    cols["ts_s"].append(float(ts_s))
+    for key, value in zip(CANDLE_KEYS[1:], ohlcv, strict=True):
+        cols[key].append(float(value))

@@ -28,7 +28,7 @@ import pandas as pd
 
 from rrr_live.domain.bars import interval_ns
 from rrr_pipelines.lib.quality.calendar_gaps import ALWAYS_OPEN, expected_timestamps
-from rrr_pipelines.lib.sources.base import Instrument, SourceError, empty_bars
+from rrr_pipelines.lib.sources.base import Instrument, SourceError, empty_bars, require_aware
 
 _NS_DAY = 86_400 * 1_000_000_000
 _GARCH_BLOCK = 512  # steps per closed-form block of the variance recursion (keeps products finite)
@@ -309,8 +309,7 @@ class SyntheticSource:
         Raises:
             SourceError: for naive datetimes or a window before ``origin``.
         """
-        if start.tzinfo is None or end.tzinfo is None:
-            raise SourceError("synthetic fetch needs tz-aware start and end")
+        require_aware(self.name, start, end)
         lo, hi = pd.Timestamp(start).as_unit("ns"), pd.Timestamp(end).as_unit("ns")
         if lo < self.origin:
             raise SourceError(f"synthetic window starts {lo} before origin {self.origin}")

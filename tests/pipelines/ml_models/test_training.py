@@ -185,3 +185,15 @@ def test_train_ensemble_end_to_end_and_serve(small_data, tmp_path):
     assert np.all(vol > 0) and np.all(vol < 1)
     every = member_predictions(ens, small_data, ["tcn"], hold)["tcn"]
     assert np.isnan(every[~ok]).all() and np.isfinite(every[ok]).all()
+
+
+def test_train_ensemble_restores_the_torch_thread_count(small_data):
+    cfg = EnsembleConfig(
+        members=(MemberConfig("mlp", "mlp", {"hidden": 4}, max_epochs=1, batch_size=256),),
+        return_feature="ret_1",
+        num_threads=2,
+    )
+    seen = []
+    train_ensemble(cfg, small_data, progress=lambda m, e, met: seen.append(torch.get_num_threads()))
+    assert seen and set(seen) == {2}  # the configured count while training
+    assert torch.get_num_threads() == 1  # the caller's count afterwards (set by _one_thread)
