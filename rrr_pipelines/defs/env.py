@@ -6,7 +6,7 @@ import os
 
 import dagster as dg
 
-from rrr_pipelines.defs.ml.resources import MlflowResource
+from rrr_pipelines.defs.ml.resources import MlflowResource, PromotionGateResource
 from rrr_pipelines.defs.resources import DatabaseResource, ParquetIOManager
 
 
@@ -17,4 +17,5 @@ def resources() -> dict[str, object]:
         "database": DatabaseResource(url=dg.EnvVar("RRR_PG_URL_RRR")),
         "io_manager": ParquetIOManager(root=storage),
         "mlflow": MlflowResource(tracking_uri=dg.EnvVar("MLFLOW_TRACKING_URI")),
+        "gate": PromotionGateResource(),  # documented defaults; override per run config
     }

@@ -12,7 +12,7 @@ from pydantic import Field
 
 from rrr_pipelines.defs.ml.assets import GROUP, model_root
 from rrr_pipelines.defs.ml.config import DataSelection
-from rrr_pipelines.defs.ml.resources import MlflowResource
+from rrr_pipelines.defs.ml.resources import MlflowResource, PromotionGateResource
 from rrr_pipelines.defs.resources import DatabaseResource
 
 
@@ -56,7 +56,49 @@ def _package_best_baseline(report: Any, training_set: pd.DataFrame, run_id: str)
     return str(out)
 
 
-@dg.asset(group_name=GROUP, deps=["market_bars", "var_report", "stress_report"], kinds={"pandas"})
+def _candidate_risk(
+    context: dg.AssetExecutionContext, backtest: Any, bars: pd.DataFrame
+) -> tuple[Any, dict[str, Any]]:
+    """Risk figures of the book the candidate's holdout backtest holds at its maximum gross.
+
+    Returns ``(RiskFigures | None, metadata)``; ``None`` (the gate then fails on missing risk
+    figures) when the book or its VaR cannot be computed, with the reason in the metadata.
+    """
+    from rrr_live.risk.ewma import RiskInputError
+    from rrr_pipelines.lib.ml.gate import RiskFigures
+    from rrr_pipelines.lib.risk import render
+    from rrr_pipelines.lib.risk.portfolio import book_risk
+
+    try:
+        figures = book_risk(backtest, bars)
+    except RiskInputError as exc:
+        context.log.warning(f"candidate risk figures unavailable: {exc}")
+        return None, {"risk.error": str(exc)}
+    book = figures.book
+    risk = RiskFigures(figures.var_99_1d, figures.worst_stress_loss, book.equity)
+    meta: dict[str, Any] = {
+        "risk.as_of": str(book.as_of),
+        "risk.portfolio_value": book.equity,
+        "risk.gross_exposure": book.gross_exposure,
+        "risk.var_99_1d": risk.var_99_1d,
+        "risk.worst_stress_loss": risk.worst_stress_loss,
+        "risk.portfolio": dg.MetadataValue.json(
+            {"as_of": str(book.as_of), "equity": book.equity, "positions": book.positions}
+        ),
+    }
+    if figures.risk is not None:
+        stress = figures.risk.stress
+        meta["risk.worst_scenario"] = stress.worst_scenario
+        meta["risk.var_table"] = dg.MetadataValue.md(
+            render.table_markdown(figures.risk.var, ",.0f")
+        )
+        meta["risk.stress_table"] = dg.MetadataValue.md(render.table_markdown(stress.table, ",.2f"))
+        hist = stress.historical[["scenario", "start", "end", "covered", "days", "pnl", "pnl_pct"]]
+        meta["risk.historical"] = dg.MetadataValue.md(render.table_markdown(hist, ",.2f"))
+    return risk, meta
+
+
+@dg.asset(group_name=GROUP, deps=["market_bars"], kinds={"pandas"})
 def model_evaluation(
     context: dg.AssetExecutionContext,
     config: EvaluationSettings,
@@ -64,13 +106,18 @@ def model_evaluation(
     ensemble_model: pd.DataFrame,
     database: DatabaseResource,
 ) -> pd.DataFrame:
-    """Holdout IC metrics and cost-aware backtests of the ensemble next to the baselines."""
+    """Holdout IC metrics and cost-aware backtests of the ensemble next to the baselines.
+
+    The gate's risk figures describe the candidate: VaR and stresses of the book its holdout
+    backtest holds at the date of maximum gross exposure, relative to its equity then
+    (``rrr_pipelines.lib.risk.portfolio``; tables in the ``risk.*`` metadata).
+    """
     from rrr_live.features import default_spec
     from rrr_live.models import load_model
     from rrr_pipelines.lib.ml.baselines import fit_ridge_frame
     from rrr_pipelines.lib.ml.dataset import to_training_data
     from rrr_pipelines.lib.ml.evaluation import HoldoutPeriod, evaluate_holdout, score_series
-    from rrr_pipelines.lib.ml.gate import GateEvidence, RiskFigures, measure_inference_latency
+    from rrr_pipelines.lib.ml.gate import GateEvidence, measure_inference_latency
     from rrr_pipelines.lib.ml.predict import predict_rows
 
     names = list(default_spec().names)
@@ -89,10 +136,7 @@ def model_evaluation(
         baseline_scores={"ridge": ridge_scores},
     )  # fmt: skip
     latency = measure_inference_latency(loaded, config.live_batch_symbols)
-    risk = RiskFigures.from_metadata(
-        _latest_metadata(context.instance, "var_report"),
-        _latest_metadata(context.instance, "stress_report"),
-    )
+    risk, risk_meta = _candidate_risk(context, report.backtests["ensemble"], bars)
     evidence = GateEvidence.from_report(report, latency_p95_ms=latency.p95_ms, risk=risk)
     baseline_dir = _package_best_baseline(report, training_set, context.run.run_id)
     table = report.table.reset_index()
@@ -116,6 +160,7 @@ def model_evaluation(
             "model_dir": model_dir,
             "baseline_dir": baseline_dir,
             **{k: float(v) for k, v in report.to_dict().items() if k.startswith("ensemble.")},
+            **risk_meta,
         }
     )
     return table
@@ -145,8 +190,10 @@ def _evidence_from_dict(raw: dict[str, Any]) -> Any:
     description="Promotion gate: significant holdout IC, beats the best baseline after costs, "
     "drawdown, inference latency, VaR and stress within limits.",
 )
-def promotion_gate(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
-    """Judge the latest evaluation; a failure stops registration in the same run."""
+def promotion_gate(
+    context: dg.AssetCheckExecutionContext, gate: PromotionGateResource
+) -> dg.AssetCheckResult:
+    """Judge the latest evaluation with the ``gate`` thresholds; a failure stops registration."""
     from rrr_pipelines.lib.ml.gate import evaluate_gate
 
     meta = _latest_metadata(context.instance, "model_evaluation")
@@ -154,15 +201,20 @@ def promotion_gate(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResul
         return dg.AssetCheckResult(
             passed=False, metadata={"reasons": "no evaluation evidence found"}
         )
-    verdict = evaluate_gate(_evidence_from_dict(meta["gate_evidence"]))
+    verdict = evaluate_gate(
+        _evidence_from_dict(meta["gate_evidence"]), gate.criteria(), waived=gate.waive
+    )
     for reason in verdict.reasons:
         context.log.warning(f"GATE: {reason}")
+    for reason in verdict.waived:
+        context.log.warning(f"GATE (waived by the gate resource): {reason}")
     return dg.AssetCheckResult(
         passed=verdict.passed,
         severity=dg.AssetCheckSeverity.ERROR,
         metadata={
             "verdict": "passed" if verdict.passed else "failed",
             "reasons": dg.MetadataValue.json(verdict.reasons),
+            "waived": dg.MetadataValue.json(verdict.waived),
             "observed": dg.MetadataValue.json(_finite(verdict.observed)),
             "thresholds": dg.MetadataValue.json(_finite(verdict.thresholds)),
         },
@@ -202,14 +254,14 @@ def _register(
     registry = mlflow.registry()
     metrics = {k: float(v) for k, v in row.items() if isinstance(v, float) and pd.notna(v)}
     manifest = Manifest.read(Path(row["artifact_dir"]))
+    members = manifest.metadata.get("members", {})
     run_id = registry.log_training_run(
         params={
             "candidate": row["name"],
             "feature_spec_version": spec.version,
             **manifest.metadata.get("params", {}),
-            **{f"{m}.{k}": v for m, rec in manifest.metadata.get("members", {}).items()
-               for k, v in rec.items()},
-        },  # fmt: skip
+            **{f"{m}.{k}": v for m, rec in members.items() for k, v in rec.items()},
+        },
         metrics=metrics,
         feature_spec={**spec.to_dict(), "fingerprint": spec.fingerprint()},
         data_range={"start": str(training_set["ts"].min()), "end": str(training_set["ts"].max())},
@@ -240,7 +292,17 @@ def registered_model(
 ) -> dg.MaterializeResult:
     """Register the ensemble that passed the gate as a new `rrr-ensemble` version (@challenger)."""
     row = model_evaluation.set_index("name", drop=False).loc["ensemble"]
-    return _register(context, mlflow, row, "passed", [], training_set)
+    waived = [f"waived: {r}" for r in _latest_gate_waivers(context.instance)]
+    return _register(context, mlflow, row, "passed", waived, training_set)
+
+
+def _latest_gate_waivers(instance: dg.DagsterInstance) -> list[str]:
+    """Criteria the latest ``promotion_gate`` evaluation waived (recorded with the version)."""
+    key = dg.AssetCheckKey(dg.AssetKey("model_evaluation"), "promotion_gate")
+    record = instance.event_log_storage.get_latest_asset_check_execution_by_key([key]).get(key)
+    evaluation = getattr(record, "evaluation", None) if record else None
+    value = evaluation.metadata.get("waived") if evaluation is not None else None
+    return [str(r) for r in (value.value if value is not None else [])]
 
 
 @dg.asset(group_name="ml_fallback", kinds={"mlflow"})

@@ -1,15 +1,22 @@
 """Risk report assets (group ``risk``): thin wrappers over ``rrr_pipelines.lib.risk``.
 
-Portfolio: for now an equal-weight portfolio (1,000,000 in total) of the bundled symbols; the
-trading core's strategy portfolio replaces it later. Key numbers are float metadata so that a
-promotion gate can read them from the latest materialization.
+Which portfolio: run config ``portfolio`` (default ``"equal_weight"``) picks it.
+
+* ``equal_weight``: a standalone report of an equal-weight **long** book of the bundled
+  symbols, 1,000,000 in total. It describes the indices, not any model; the promotion gate
+  does **not** read it.
+* ``latest_candidate``: the book of the latest ``model_evaluation`` candidate (its holdout
+  backtest at the date of maximum gross exposure, metadata ``risk.portfolio``), i.e. the book
+  whose VaR and stress figures the promotion gate judged; the figures here then match the
+  gate's (same ``lib.risk`` functions, same positions).
 """
 
-from __future__ import annotations
+from typing import Any, Literal
 
 import dagster as dg
 import numpy as np
 import pandas as pd
+from pydantic import Field
 
 from rrr_pipelines.defs.resources import DatabaseResource
 from rrr_pipelines.lib.risk import correlation as corr_lib
@@ -23,22 +30,55 @@ STRESS_LIMIT_PCT = 10.0  # reverse stress: loss limit as % of gross exposure
 BACKTEST_METHODS = ("hs", "normal", "ewma")
 
 
-def _load(database: DatabaseResource) -> tuple[pd.DataFrame, dict[str, float]]:
+class RiskPortfolioConfig(dg.Config):
+    """Which book the risk reports describe (see the module docstring)."""
+
+    portfolio: Literal["equal_weight", "latest_candidate"] = Field(
+        default="equal_weight",
+        description="equal_weight: 1,000,000 long, split evenly over the bundled symbols; "
+        "latest_candidate: the latest model_evaluation candidate's book (risk.portfolio)",
+    )
+
+
+def _candidate_book(instance: dg.DagsterInstance) -> dict[str, Any]:
+    event = instance.get_latest_materialization_event(dg.AssetKey("model_evaluation"))
+    meta = event.asset_materialization.metadata if event and event.asset_materialization else {}
+    book = meta["risk.portfolio"].value if "risk.portfolio" in meta else None
+    if not isinstance(book, dict) or not book.get("positions"):
+        raise dg.Failure(
+            "portfolio=latest_candidate: the latest model_evaluation has no candidate book "
+            "(metadata risk.portfolio); materialize model_evaluation first"
+        )
+    return book
+
+
+def _load(
+    database: DatabaseResource,
+    config: RiskPortfolioConfig | None = None,
+    instance: dg.DagsterInstance | None = None,
+) -> tuple[pd.DataFrame, dict[str, float], float]:
+    """Returns, positions and the portfolio value the figures refer to."""
     bars = database.load_bars(source="bundled", interval="1d")
     returns = returns_from_bars(bars)
-    return returns, report.equal_weight_positions(list(returns.columns), PORTFOLIO_VALUE)
+    if config is not None and config.portfolio == "latest_candidate" and instance is not None:
+        book = _candidate_book(instance)
+        positions = {str(k): float(v) for k, v in book["positions"].items()}
+        return returns, positions, float(book["equity"])
+    positions = report.equal_weight_positions(list(returns.columns), PORTFOLIO_VALUE)
+    return returns, positions, PORTFOLIO_VALUE
 
 
 @dg.asset(group_name=GROUP, deps=["market_bars"], description="Portfolio VaR and ES by method.")
-def var_report(database: DatabaseResource) -> dg.MaterializeResult:
-    """VaR/ES at 95/99 %, 1 and 10 days, of the equal-weight bundled portfolio (see module doc)."""
-    returns, positions = _load(database)
+def var_report(
+    context: dg.AssetExecutionContext, config: RiskPortfolioConfig, database: DatabaseResource
+) -> dg.MaterializeResult:
+    """VaR/ES at 95/99 %, 1 and 10 days, of the configured portfolio (see the module doc)."""
+    returns, positions, value = _load(database, config, context.instance)
     table = report.var_table(returns, positions)
     comp = report.component_es_table(returns, positions)
 
     def pick(method: str, conf: float, h: int, col: str) -> float:
-        sel = table[(table.method == method) & np.isclose(table.confidence, conf)]
-        return float(sel[sel.horizon_days == h][col].iloc[0])
+        return report.pick(table, method, conf, h, col)
 
     return dg.MaterializeResult(
         metadata={
@@ -47,7 +87,8 @@ def var_report(database: DatabaseResource) -> dg.MaterializeResult:
             "var_95_1d": pick("hs", 0.95, 1, "var"),
             "var_99_10d": pick("hs", 0.99, 10, "var"),
             "mc_es_99_1d": pick("mc-t-copula", 0.99, 1, "es"),
-            "portfolio_value": PORTFOLIO_VALUE,
+            "portfolio": config.portfolio,
+            "portfolio_value": value,
             "as_of": str(returns.index[-1].date()),
             "table": dg.MetadataValue.md(render.table_markdown(table, ",.0f")),
             "component_es": dg.MetadataValue.md(render.table_markdown(comp, ",.4g")),
@@ -56,13 +97,15 @@ def var_report(database: DatabaseResource) -> dg.MaterializeResult:
 
 
 @dg.asset(group_name=GROUP, deps=["market_bars"], description="VaR backtests of the portfolio.")
-def var_backtest(database: DatabaseResource) -> dg.MaterializeResult:
+def var_backtest(
+    context: dg.AssetExecutionContext, config: RiskPortfolioConfig, database: DatabaseResource
+) -> dg.MaterializeResult:
     """Kupiec/Christoffersen backtests of rolling hs/normal/ewma and a skew-t GARCH, at 1 and 5 %.
 
     Rolling models cover all days after the first 250; the GARCH model is fitted through the
     day before the last 252 days and evaluated on them.
     """
-    returns, positions = _load(database)
+    returns, positions, _ = _load(database, config, context.instance)
     port = report.portfolio_returns(returns, positions)
     start, end = port.index[250], port.index[-1]
     garch_start = port.index[-252]
@@ -90,41 +133,38 @@ def var_backtest(database: DatabaseResource) -> dg.MaterializeResult:
 
 
 @dg.asset(group_name=GROUP, deps=["market_bars"], description="Historical/hypothetical stress.")
-def stress_report(database: DatabaseResource) -> dg.MaterializeResult:
-    """Named crises, worst 1/5/20-day windows, shocks (equity -20 %, vol x2, corr 1), reverse."""
-    returns, positions = _load(database)
-    hist = stress.historical_scenarios(returns, positions)
-    worst = pd.concat([stress.worst_windows(returns, positions, d, 3) for d in (1, 5, 20)])
-    base_var = stress.stressed_normal_var(returns, positions, 0.01)[0]
-    hypo = pd.DataFrame(
-        {
-            "scenario": ["equity -20 %", "VaR99 vol x2", "VaR99 corr -> 1", "VaR99 vol x2 corr 1"],
-            "pnl": [
-                stress.equity_shock(positions, -0.20),
-                -stress.stressed_normal_var(returns, positions, 0.01, vol_mult=2.0)[0],
-                -stress.stressed_normal_var(returns, positions, 0.01, corr_to_one=True)[0],
-                -stress.stressed_normal_var(returns, positions, 0.01, 2.0, corr_to_one=True)[0],
-            ],
-        }
-    )
+def stress_report(
+    context: dg.AssetExecutionContext, config: RiskPortfolioConfig, database: DatabaseResource
+) -> dg.MaterializeResult:
+    """Named crises, worst 1/5/20-day windows, shocks (equity -/+20 %, vol x2, corr 1), reverse.
+
+    The scenario set and the worst loss come from ``stress.stress_summary``, the function the
+    promotion gate's risk figures use.
+    """
+    returns, positions, value = _load(database, config, context.instance)
+    summary = stress.stress_summary(returns, positions)
     limit = STRESS_LIMIT_PCT / 100 * sum(abs(v) for v in positions.values())
     reverse = stress.reverse_stress_table(returns, positions, limit)
-    covered = hist[hist["covered"]]
-    summary = pd.concat(
-        [covered[["scenario", "pnl"]], worst[["scenario", "pnl"]], hypo], ignore_index=True
-    )
+    table = summary.table
     return dg.MaterializeResult(
         metadata={
-            "worst_stress_loss": float(-summary["pnl"].min()),
-            "equity_minus_20_loss": float(-hypo["pnl"].iloc[0]),
-            "base_var_99_1d_normal": float(base_var),
-            "historical": dg.MetadataValue.md(render.table_markdown(hist, ",.0f")),
-            "worst_windows": dg.MetadataValue.md(render.table_markdown(worst, ",.2f")),
-            "hypothetical": dg.MetadataValue.md(render.table_markdown(hypo, ",.0f")),
+            "worst_stress_loss": summary.worst_loss,
+            "worst_scenario": summary.worst_scenario,
+            "equity_minus_20_loss": float(-summary.hypothetical["pnl"].iloc[0]),
+            "base_var_99_1d_normal": summary.base_var_99_1d_normal,
+            "portfolio": config.portfolio,
+            "portfolio_value": value,
+            "historical": dg.MetadataValue.md(render.table_markdown(summary.historical, ",.0f")),
+            "worst_windows": dg.MetadataValue.md(
+                render.table_markdown(summary.worst_windows, ",.2f")
+            ),
+            "hypothetical": dg.MetadataValue.md(
+                render.table_markdown(summary.hypothetical, ",.0f")
+            ),
             "reverse": dg.MetadataValue.md(render.table_markdown(reverse, ",.4g")),
             "plot": dg.MetadataValue.md(
                 render.bar_plot(
-                    summary["scenario"].tolist(), summary["pnl"].to_numpy(), "Stress P&L", "P&L"
+                    table["scenario"].tolist(), table["pnl"].to_numpy(), "Stress P&L", "P&L"
                 )
             ),
         }
@@ -132,10 +172,13 @@ def stress_report(database: DatabaseResource) -> dg.MaterializeResult:
 
 
 @dg.asset(group_name=GROUP, deps=["market_bars"], description="Correlation and concentration.")
-def correlation_report(database: DatabaseResource) -> dg.MaterializeResult:
+def correlation_report(
+    context: dg.AssetExecutionContext, config: RiskPortfolioConfig, database: DatabaseResource
+) -> dg.MaterializeResult:
     """Ledoit-Wolf correlation, 60-day rolling average correlation, ENB, calm vs stress."""
-    returns, positions = _load(database)
-    w = np.array([positions[c] for c in returns.columns]) / PORTFOLIO_VALUE
+    returns, positions, _ = _load(database, config, context.instance)
+    gross = sum(abs(v) for v in positions.values())
+    w = np.array([positions.get(str(c), 0.0) for c in returns.columns]) / gross
     shrunk = corr_lib.ledoit_wolf(returns.iloc[-250:])
     rolling = corr_lib.rolling_correlation(returns, window=60, step=5).average_pairwise()
     regimes = corr_lib.regime_comparison(returns, w)

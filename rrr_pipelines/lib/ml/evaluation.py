@@ -21,7 +21,6 @@ costs; the verdict says plainly whether the primary model beats it.
 
 from __future__ import annotations
 
-import io
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
@@ -47,6 +46,11 @@ from rrr_live.strategy.signals import (
 )
 from rrr_pipelines.lib.backtest.report import report_config
 from rrr_pipelines.lib.ml.baselines import RULE_BASELINES
+from rrr_pipelines.lib.ml.evaluation_render import (
+    equity_plot_png,
+    holdout_verdict,
+    ic_plot_png,
+)
 from rrr_pipelines.lib.ml.metrics import evaluate_scores, pooled_ic_series
 from rrr_pipelines.lib.ml.splits import Segment
 
@@ -151,10 +155,19 @@ class EvaluationConfig:
 
 @dataclass(frozen=True)
 class HoldoutBacktest:
-    """A backtest restricted to the holdout: statistics and the holdout equity curve."""
+    """A backtest restricted to the holdout: statistics, the holdout equity curve and the fills.
+
+    Attributes:
+        stats: ``compute_stats`` over the holdout equity points, plus ``n_fills``.
+        equity: The trading core's equity rows (``ts`` = bar close) inside the holdout.
+        fills: Every fill of the backtest run (the history bars before the holdout included;
+            nothing trades there), so that cumulative fills give the position at any holdout
+            time (``rrr_pipelines.lib.risk.portfolio.strategy_positions``).
+    """
 
     stats: dict[str, float]
     equity: pd.DataFrame
+    fills: pd.DataFrame = field(default_factory=pd.DataFrame)
 
 
 @dataclass(frozen=True)
@@ -327,7 +340,7 @@ def holdout_backtest(
         config.periods_per_year,
     )
     stats["n_fills"] = float(len(fills))
-    return HoldoutBacktest(stats, eq)
+    return HoldoutBacktest(stats, eq, result.fills.reset_index(drop=True))
 
 
 def _strategy_config(name: str, cfg: EvaluationConfig) -> BacktestConfig:
@@ -396,7 +409,7 @@ def evaluate_holdout(
         rows[name].update({c: backtests[name].stats.get(c, math.nan) for c in BACKTEST_COLUMNS})
     table = pd.DataFrame.from_dict(rows, orient="index").rename_axis("name")
     best = _best_baseline(table)
-    beats, verdict = _verdict(table, primary, best)
+    beats, verdict = holdout_verdict(table, primary, best)
     ic = {
         n: pooled_ic_series(h, label, "pearson", cfg.ic_block)
         for n, (_, h) in entries.items()
@@ -411,84 +424,3 @@ def evaluate_holdout(
 def _best_baseline(table: pd.DataFrame) -> str | None:
     sharpe = table.loc[table["kind"] == "baseline", "sharpe"].astype(float).dropna()
     return None if sharpe.empty else str(sharpe.idxmax())
-
-
-def _fmt(value: float, digits: int = 2) -> str:
-    return "n/a" if math.isnan(value) else f"{value:.{digits}f}"
-
-
-def _verdict(table: pd.DataFrame, primary: str | None, best: str | None) -> tuple[bool, str]:
-    parts: list[str] = []
-    beats = False
-    if primary is None:
-        parts.append("no model was evaluated")
-    else:
-        row = table.loc[primary]
-        ic, t, lo, hi = (float(row[c]) for c in ("ic_mean", "ic_t_nw", "ic_ci_low", "ic_ci_high"))
-        significant = t >= 2.0 and lo > 0.0
-        parts.append(
-            f"{primary} holdout IC {_fmt(ic, 4)} (Newey-West t {_fmt(t)}, 95 % CI "
-            f"[{_fmt(lo, 4)}, {_fmt(hi, 4)}]): "
-            + ("significantly above zero" if significant else "NOT significantly above zero")
-        )
-        sharpe = float(row["sharpe"])
-        if best is None:
-            parts.append(f"{primary} Sharpe {_fmt(sharpe)} after costs; no baseline to compare")
-        else:
-            b_sharpe = float(table.loc[best, "sharpe"])
-            beats = math.isfinite(sharpe) and sharpe > b_sharpe
-            sign = ">" if beats else ("<=" if math.isfinite(sharpe) else "vs")
-            parts.append(
-                f"{primary} Sharpe {_fmt(sharpe)} {sign} {best} Sharpe {_fmt(b_sharpe)} after "
-                f"costs: the {primary} "
-                + ("beats the best baseline" if beats else "does NOT beat the best baseline")
-            )
-    if best is not None and primary is None:
-        parts.append(f"best baseline {best} Sharpe {_fmt(float(table.loc[best, 'sharpe']))}")
-    return beats, "; ".join(parts) + "."
-
-
-def _figure(title: str, ylabel: str) -> tuple[Any, Any]:
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(10, 4.5), dpi=100)
-    FigureCanvasAgg(fig)
-    ax = fig.subplots()
-    ax.set_title(title)
-    ax.set_ylabel(ylabel)
-    ax.grid(alpha=0.3)
-    return fig, ax
-
-
-def _png(fig: Any) -> bytes:
-    fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png")
-    return buf.getvalue()
-
-
-def ic_plot_png(ic_series: Mapping[str, pd.Series], period: HoldoutPeriod) -> bytes:
-    """PNG of each pooled-IC series over the holdout (matplotlib Agg, no pyplot state)."""
-    fig, ax = _figure(f"Holdout IC per block, {period.start:%Y-%m-%d}..{period.end:%Y-%m-%d}", "IC")
-    for name, series in ic_series.items():
-        ax.plot(pd.DatetimeIndex(series.index).tz_convert(None), series.to_numpy(), label=name)
-    ax.axhline(0.0, color="black", linewidth=0.8)
-    if ic_series:
-        ax.legend(loc="best")
-    return _png(fig)
-
-
-def equity_plot_png(backtests: Mapping[str, HoldoutBacktest], period: HoldoutPeriod) -> bytes:
-    """PNG of each holdout equity curve, rebased to 1 (cumulative return after costs)."""
-    fig, ax = _figure(
-        f"Holdout equity after costs, {period.start:%Y-%m-%d}..{period.end:%Y-%m-%d}",
-        "equity / initial",
-    )
-    for name, bt in backtests.items():
-        eq = bt.equity
-        if len(eq):
-            rebased = eq["equity"].to_numpy() / float(eq["equity"].iloc[0])
-            ax.plot(pd.DatetimeIndex(eq["ts"]).tz_convert(None), rebased, label=name)
-    ax.legend(loc="best")
-    return _png(fig)

@@ -15,7 +15,9 @@ key                    passes when                                              
 =====================  ==========================================================  ==========
 
 A missing or non-finite observation fails its criterion (missing risk figures give the reason
-"risk figures missing"); nothing passes by default. The thresholds are documented in
+"risk figures missing"); nothing passes by default. An operator may **waive** named criteria
+(``evaluate_gate(..., waived=...)``): a waived criterion is still judged and reported, its
+failure goes to ``GateVerdict.waived`` instead of ``reasons``. The thresholds are documented in
 ``docs/evaluation.md``; change them only before looking at a result, never to make one pass.
 """
 
@@ -23,8 +25,8 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Collection, Mapping
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -78,9 +80,9 @@ class RiskFigures:
     """Risk report figures in currency (losses positive) and the portfolio value they refer to.
 
     Attributes:
-        var_99_1d: 1-day 99 % VaR (``var_report`` metadata ``var_99_1d``).
-        worst_stress_loss: Worst scenario loss (``stress_report`` metadata).
-        portfolio_value: Portfolio value of those reports.
+        var_99_1d: 1-day 99 % VaR of the candidate's book (historical simulation).
+        worst_stress_loss: Worst static stress loss of that book.
+        portfolio_value: The strategy's equity on the book's date (the figures' base).
     """
 
     var_99_1d: float
@@ -173,6 +175,7 @@ class GateVerdict:
     reasons: list[str]
     observed: dict[str, float]
     thresholds: dict[str, float]
+    waived: list[str] = field(default_factory=list)
 
     def metadata(self) -> dict[str, float | bool | str]:
         """Flat metadata for an asset check (``observed.<key>``, ``threshold.<key>``)."""
@@ -180,6 +183,8 @@ class GateVerdict:
         out.update({f"observed.{k}": v for k, v in self.observed.items()})
         out.update({f"threshold.{k}": v for k, v in self.thresholds.items()})
         out["reasons"] = "; ".join(self.reasons) if self.reasons else "all criteria met"
+        if self.waived:
+            out["waived"] = "; ".join(self.waived)
         return out
 
 
@@ -223,29 +228,50 @@ _MISSING = {
 }
 
 
-def evaluate_gate(evidence: GateEvidence, criteria: GateCriteria | None = None) -> GateVerdict:
+CRITERIA_KEYS: tuple[str, ...] = (
+    "ic_t_nw", "ic_ci_low", "sharpe", "max_drawdown", "latency_p95_ms", "var_99_1d",
+    "worst_stress_loss",
+)  # fmt: skip
+
+
+def evaluate_gate(
+    evidence: GateEvidence,
+    criteria: GateCriteria | None = None,
+    waived: Collection[str] = (),
+) -> GateVerdict:
     """Judge ``evidence`` against ``criteria`` (default :class:`GateCriteria`).
 
     Args:
         evidence: The candidate's holdout figures, latency and risk figures.
         criteria: Thresholds.
+        waived: Criterion keys an operator waived: judged and reported, but a failure goes to
+            ``GateVerdict.waived`` and does not stop the promotion.
 
     Returns:
-        The verdict: ``passed`` only if every criterion holds; each failure is one reason in
-        ``reasons``, starting with the criterion's key and giving the numbers.
+        The verdict: ``passed`` only if every criterion not waived holds; each failure is one
+        reason in ``reasons`` (or ``waived``), starting with the criterion's key and giving the
+        numbers.
+
+    Raises:
+        GateError: if ``waived`` names an unknown criterion.
     """
+    unknown = sorted(set(waived) - set(CRITERIA_KEYS))
+    if unknown:
+        raise GateError(f"cannot waive unknown criteria {unknown}; known {list(CRITERIA_KEYS)}")
     crit = criteria or GateCriteria()
     reasons: list[str] = []
+    waived_reasons: list[str] = []
     observed: dict[str, float] = {}
     thresholds: dict[str, float] = {}
     for key, obs, thr, ok, message in _checks(evidence, crit):
         observed[key], thresholds[key] = float(obs), float(thr)
+        sink = waived_reasons if key in waived else reasons
         if math.isnan(obs) or math.isnan(thr):
             missing = _MISSING.get(key, "not available")
-            reasons.append(f"{key}: {missing} (observed {obs:.4g}, threshold {thr:.4g})")
+            sink.append(f"{key}: {missing} (observed {obs:.4g}, threshold {thr:.4g})")
         elif not ok(obs, thr):
-            reasons.append(f"{key}: " + message.format(o=f"{obs:.4g}", t=f"{thr:.4g}"))
-    return GateVerdict(not reasons, reasons, observed, thresholds)
+            sink.append(f"{key}: " + message.format(o=f"{obs:.4g}", t=f"{thr:.4g}"))
+    return GateVerdict(not reasons, reasons, observed, thresholds, waived_reasons)
 
 
 @dataclass(frozen=True)

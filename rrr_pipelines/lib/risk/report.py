@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -18,7 +19,7 @@ from rrr_live.risk.var import (
 from rrr_pipelines.lib.risk.garch import fhs_var_es
 from rrr_pipelines.lib.risk.montecarlo import monte_carlo_var_es
 from rrr_pipelines.lib.risk.scenarios import TCopulaEmpirical
-from rrr_pipelines.lib.risk.stress import position_vector
+from rrr_pipelines.lib.risk.stress import StressSummary, position_vector, stress_summary
 
 ALPHAS = (0.05, 0.01)
 HORIZONS = (1, 10)
@@ -32,11 +33,15 @@ def equal_weight_positions(symbols: list[str], value: float = 1_000_000.0) -> di
 
 
 def portfolio_returns(returns: pd.DataFrame, positions: Mapping[str, float]) -> pd.Series:
-    """Percent return of the portfolio value (positions rebalanced daily to their values)."""
+    """Percent P&L per unit of gross exposure (positions held at their values every day).
+
+    For a long-only book this is the percent return of the portfolio value; for a long/short
+    book (net value possibly zero) the gross exposure is the base.
+    """
     pos = position_vector(positions, returns)
-    gross = float(pos.sum())
+    gross = float(pos.abs().sum())
     if gross == 0:
-        raise RiskInputError("net portfolio value is zero; percent returns are undefined")
+        raise RiskInputError("gross exposure is zero; percent returns are undefined")
     return (returns[pos.index] @ (pos / gross)).rename("portfolio")
 
 
@@ -52,12 +57,13 @@ def var_table(
     hs, normal, cornish-fisher and ewma use the last ``window`` portfolio returns (h-day by the
     square-root-of-time rule); fhs fits GARCH(1,1) to the whole history and bootstraps 10-day
     paths; mc is the t-copula (df 5) with empirical marginals of the last ``window`` asset
-    returns, 1-day, scaled by ``sqrt(h)``. Figures are in currency of the net portfolio value.
+    returns, 1-day, scaled by ``sqrt(h)``. Figures are in currency: the percent figures of
+    :func:`portfolio_returns` times the gross exposure, i.e. the P&L of the positions.
     """
     port = portfolio_returns(returns, positions)
     if len(port) < window:
         raise RiskInputError(f"{len(port)} returns; fewer than the {window}-day window")
-    value = float(sum(positions.values()))
+    value = float(sum(abs(v) for v in positions.values()))
     recent = port.to_numpy()[-window:]
     pos = position_vector(positions, returns)
     model = TCopulaEmpirical(returns[pos.index].to_numpy()[-window:] / 100.0, df=5.0)
@@ -81,6 +87,66 @@ def var_table(
 
 def _row(method: str, alpha: float, h: int, var: float, es: float) -> dict[str, object]:
     return {"method": method, "confidence": 1 - alpha, "horizon_days": h, "var": var, "es": es}
+
+
+def pick(table: pd.DataFrame, method: str, confidence: float, horizon: int, column: str) -> float:
+    """One figure of a :func:`var_table` (e.g. ``pick(t, "hs", 0.99, 1, "var")``).
+
+    Raises:
+        RiskInputError: if the table has no such row.
+    """
+    sel = table[
+        (table["method"] == method)
+        & np.isclose(table["confidence"], confidence)
+        & (table["horizon_days"] == horizon)
+    ]
+    if sel.empty:
+        raise RiskInputError(f"no {method} {confidence:.0%} {horizon}-day row in the VaR table")
+    return float(sel[column].iloc[0])
+
+
+@dataclass(frozen=True)
+class PortfolioRisk:
+    """The VaR and stress figures of one book: what the gate reads and the reports show.
+
+    Attributes:
+        var: :func:`var_table` of the book.
+        var_99_1d: Historical-simulation 99 % 1-day VaR (currency), the gate's VaR figure.
+        es_99_1d: Historical-simulation 99 % 1-day ES (currency).
+        stress: :func:`~rrr_pipelines.lib.risk.stress.stress_summary` of the book.
+    """
+
+    var: pd.DataFrame
+    var_99_1d: float
+    es_99_1d: float
+    stress: StressSummary
+
+    @property
+    def worst_stress_loss(self) -> float:
+        """Worst static stress loss (currency, >= 0)."""
+        return self.stress.worst_loss
+
+
+def portfolio_risk(
+    returns: pd.DataFrame,
+    positions: Mapping[str, float],
+    window: int = 250,
+    n_paths: int = 100_000,
+    seed: int = 0,
+) -> PortfolioRisk:
+    """VaR table and stress summary of a book (the ``var_report``/``stress_report`` maths).
+
+    Raises:
+        RiskInputError: if the book is empty or flat, names a symbol without returns, or the
+            history is shorter than ``window``.
+    """
+    table = var_table(returns, positions, window=window, n_paths=n_paths, seed=seed)
+    return PortfolioRisk(
+        table,
+        pick(table, "hs", 0.99, 1, "var"),
+        pick(table, "hs", 0.99, 1, "es"),
+        stress_summary(returns, positions),
+    )
 
 
 def component_es_table(

@@ -1,8 +1,15 @@
 """Stress tests of a portfolio of position values: historical, hypothetical and reverse.
 
 Positions are a ``dict[str, float]`` of currency values per symbol (negative = short). Returns
-are percent returns (``100 * pct_change``), one column per symbol. A historical scenario applies
-each symbol's compounded return over the window, buy-and-hold, to today's position.
+are percent returns (``100 * pct_change``), one column per symbol.
+
+Every stress here is **static**: the positions are held fixed (no rebalancing, no stop, no
+drawdown halt) through the scenario, and the scenario's cumulative move hits them at once. A
+historical scenario applies each symbol's compounded return over its window (buy-and-hold of
+the quantities, i.e. the position value moves with the price) to today's position, however
+long the window is: the dot-com scenario is the whole 2000-03-24 .. 2002-10-09 fall. A strategy
+that rebalances daily could trade out of a slow crisis; a static stress deliberately does not
+credit it for that. :func:`stress_summary` is the one place that assembles the scenario set.
 """
 
 from __future__ import annotations
@@ -73,8 +80,9 @@ def historical_scenarios(
     """P&L of the portfolio in each named crisis the data covers; the others are marked.
 
     Returns:
-        One row per scenario: ``scenario``, ``start``, ``end``, ``covered``, ``pnl`` (NaN when
-        not covered), ``pnl_pct`` of gross exposure, and a ``pnl[SYMBOL]`` column per symbol.
+        One row per scenario: ``scenario``, ``start``, ``end``, ``covered``, ``days`` (return
+        days in the window, 0 when not covered), ``pnl`` (NaN when not covered), ``pnl_pct`` of
+        gross exposure, and a ``pnl[SYMBOL]`` column per symbol.
     """
     pos = position_vector(positions, returns)
     sub = returns[pos.index]
@@ -87,6 +95,7 @@ def historical_scenarios(
         per = _compound(window) * pos if covered else pos * np.nan
         pnl = float(per.sum()) if covered else math.nan
         row = {"scenario": sc.name, "start": sc.start, "end": sc.end, "covered": covered}
+        row |= {"days": len(window) if covered else 0}
         row |= {"pnl": pnl, "pnl_pct": 100 * pnl / gross if gross else 0.0}
         row |= {f"pnl[{s}]": float(v) for s, v in per.items()}
         rows.append(row)
@@ -218,4 +227,101 @@ def reverse_stress_table(
             ],
             "limit": [limit] * 3,
         }
+    )
+
+
+WORST_WINDOW_DAYS: tuple[int, ...] = (1, 5, 20)
+WORST_WINDOWS_PER_LENGTH = 3
+EQUITY_SHOCKS: tuple[float, ...] = (-0.20, 0.20)
+
+
+@dataclass(frozen=True)
+class StressSummary:
+    """Every stress scenario of one portfolio, and the worst of them.
+
+    Attributes:
+        historical: :func:`historical_scenarios` (covered and not covered named crises).
+        worst_windows: :func:`worst_windows` for each window length, concatenated.
+        hypothetical: Uniform equity moves and the stressed normal VaR rows (``pnl`` = -loss).
+        table: The scenarios that count: ``scenario``, ``kind`` (``historical`` / ``window`` /
+            ``hypothetical``), ``pnl`` and ``pnl_pct`` (of gross exposure).
+        worst_loss: ``-min(pnl)`` over ``table``, floored at 0 (a loss, in currency).
+        worst_scenario: The scenario of that loss.
+        base_var_99_1d_normal: Unstressed zero-mean normal 99 % 1-day VaR (currency).
+    """
+
+    historical: pd.DataFrame
+    worst_windows: pd.DataFrame
+    hypothetical: pd.DataFrame
+    table: pd.DataFrame
+    worst_loss: float
+    worst_scenario: str
+    base_var_99_1d_normal: float
+
+
+def hypothetical_shocks(
+    returns: pd.DataFrame,
+    positions: Mapping[str, float],
+    shocks: tuple[float, ...] = EQUITY_SHOCKS,
+) -> pd.DataFrame:
+    """Uniform equity moves (both directions: a short book loses in a rally) and VaR stresses.
+
+    The VaR rows are the 99 % 1-day zero-mean normal VaR with volatilities x 2, correlations
+    set to 1, and both, entered as a P&L of ``-VaR``.
+    """
+    names = [f"equity {100 * s:+.0f} %" for s in shocks]
+    pnl = [equity_shock(positions, s) for s in shocks]
+    for label, mult, one in (("vol x2", 2.0, False), ("corr -> 1", 1.0, True),
+                             ("vol x2 corr 1", 2.0, True)):  # fmt: skip
+        names.append(f"VaR99 {label}")
+        pnl.append(-stressed_normal_var(returns, positions, 0.01, mult, corr_to_one=one)[0])
+    return pd.DataFrame({"scenario": names, "pnl": pnl})
+
+
+def stress_summary(
+    returns: pd.DataFrame,
+    positions: Mapping[str, float],
+    *,
+    scenarios: tuple[NamedScenario, ...] = NAMED_CRISES,
+    window_days: tuple[int, ...] = WORST_WINDOW_DAYS,
+    windows_per_length: int = WORST_WINDOWS_PER_LENGTH,
+) -> StressSummary:
+    """All static stresses of ``positions`` and the worst loss among them.
+
+    The scenario set: the named crises the returns cover (cumulative move over each window),
+    the ``windows_per_length`` worst non-overlapping windows of each length in
+    ``window_days`` (default 1, 5 and 20 days) found in the whole return history, and
+    :func:`hypothetical_shocks`. Used by the ``stress_report`` asset and by the promotion
+    gate's risk figures, so both show the same number for the same book.
+
+    Raises:
+        RiskInputError: if the portfolio is empty or names a symbol without returns.
+    """
+    pos = position_vector(positions, returns)
+    gross = float(pos.abs().sum())
+    hist = historical_scenarios(returns, positions, scenarios)
+    worst = pd.concat(
+        [worst_windows(returns, positions, d, windows_per_length) for d in window_days],
+        ignore_index=True,
+    )
+    hypo = hypothetical_shocks(returns, positions)
+    covered = hist[hist["covered"]]
+    table = pd.concat(
+        [
+            covered[["scenario", "pnl"]].assign(kind="historical"),
+            worst[["scenario", "pnl"]].assign(kind="window"),
+            hypo[["scenario", "pnl"]].assign(kind="hypothetical"),
+        ],
+        ignore_index=True,
+    )[["scenario", "kind", "pnl"]]
+    table["pnl_pct"] = 100 * table["pnl"] / gross if gross else 0.0
+    at = int(table["pnl"].to_numpy().argmin())
+    return StressSummary(
+        hist,
+        worst,
+        hypo,
+        table,
+        max(0.0, float(-table["pnl"].iloc[at])),
+        str(table["scenario"].iloc[at]),
+        float(stressed_normal_var(returns, positions, 0.01)[0]),
     )

@@ -1,6 +1,7 @@
 """The ML asset chain on real bundled data, a real PostgreSQL and a real MLflow server."""
 
 import itertools
+import json
 from pathlib import Path
 
 import dagster as dg
@@ -17,10 +18,11 @@ from rrr_pipelines.defs.ml.evaluation import (
     registered_baseline,
     registered_model,
 )
-from rrr_pipelines.defs.ml.resources import MlflowResource
+from rrr_pipelines.defs.ml.resources import MlflowResource, PromotionGateResource
 from rrr_pipelines.defs.resources import DatabaseResource, ParquetIOManager
 from rrr_pipelines.lib.bars_store import write_bars
 from rrr_pipelines.lib.ml.dataset import DatasetConfig, build_training_set, to_training_data
+from rrr_pipelines.lib.registry import ModelRegistry
 from rrr_pipelines.lib.sources.bundled import BundledSource
 
 ALL = pd.Timestamp("1990-01-01", tz="UTC"), pd.Timestamp("2030-01-01", tz="UTC")
@@ -42,8 +44,22 @@ def test_training_set_rows_are_complete_and_segments_ordered() -> None:
     assert sum(int(m.sum()) for m in data.masks.values()) == int((frame.segment != "").sum())
 
 
+IMPOSSIBLE = PromotionGateResource(min_ic_t_stat=1e9)
+# Trivially loose: every threshold at its most permissive valid value; the criteria that no
+# valid threshold switches off (IC t >= 0, Sharpe above the best baseline) are waived.
+LOOSE = PromotionGateResource(
+    min_ic_t_stat=0.0, min_ic_ci_low=-1e9, max_drawdown=1.0, max_latency_p95_ms=1e9,
+    max_var_99_1d=1.0, max_worst_stress_loss=1.0, waive=["ic_t_nw", "sharpe"],
+)  # fmt: skip
+
+
+def _gate_evaluation(result: dg.ExecuteInProcessResult) -> dg.AssetCheckEvaluation:
+    [gate] = result.get_asset_check_evaluations()
+    return gate
+
+
 @pytest.mark.slow
-def test_gate_failure_stops_registration_and_the_baseline_is_registered_instead(
+def test_gate_verdicts_decide_registration_with_baseline_fallback(
     rrr_db_url: str, mlflow_tracking_uri: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("RRR_STORAGE_DIR", str(tmp_path / "storage"))
@@ -52,6 +68,7 @@ def test_gate_failure_stops_registration_and_the_baseline_is_registered_instead(
         "database": DatabaseResource(url=rrr_db_url),
         "io_manager": ParquetIOManager(root=str(tmp_path / "storage")),
         "mlflow": MlflowResource(tracking_uri=mlflow_tracking_uri),
+        "gate": IMPOSSIBLE,
     }
     chain = [
         features,
@@ -63,7 +80,6 @@ def test_gate_failure_stops_registration_and_the_baseline_is_registered_instead(
     ]
     run_config = {"ops": {"ensemble_model": {"config": {"max_epochs": 1}}}}
     with dg.instance_for_test() as instance:
-        # No var_report/stress_report materialized: the gate must fail on missing risk figures.
         result = dg.materialize(
             chain,
             resources=resources,
@@ -72,11 +88,14 @@ def test_gate_failure_stops_registration_and_the_baseline_is_registered_instead(
             raise_on_error=False,
         )
         assert not result.success
-        [gate] = result.get_asset_check_evaluations()
-        assert not gate.passed
-        assert any("risk figures missing" in r for r in gate.metadata["reasons"].value)
-        assert result.asset_materializations_for_node("model_evaluation")
+        gate = _gate_evaluation(result)
+        assert not gate.passed and gate.metadata["verdict"].value == "failed"
+        reasons = gate.metadata["reasons"].value
+        assert any(r.startswith("ic_t_nw:") and "1e+09" in r for r in reasons)
+        assert gate.metadata["thresholds"].value["ic_t_nw"] == 1e9
         assert result.asset_materializations_for_node("registered_model") == []
+        [evaluation] = result.asset_materializations_for_node("model_evaluation")
+        _assert_candidate_risk(evaluation.metadata, gate.metadata["observed"].value)
 
         fallback = dg.materialize(
             [*chain, registered_baseline],
@@ -85,15 +104,52 @@ def test_gate_failure_stops_registration_and_the_baseline_is_registered_instead(
             instance=instance,
         )
         meta = fallback.asset_materializations_for_node("registered_baseline")[0].metadata
-    assert meta["gate_verdict"].value == "baseline-fallback"
+        assert meta["gate_verdict"].value == "baseline-fallback"
 
-    from rrr_pipelines.lib.registry import ModelRegistry
+        registry = ModelRegistry(mlflow_tracking_uri)
+        version = meta["version"].value
+        assert registry.alias_version("challenger") == version
+        assert registry.version_tags(version)["gate.verdict"] == "baseline-fallback"
+        _assert_loadable_and_promotable(registry, version, tmp_path, monkeypatch)
 
-    registry = ModelRegistry(mlflow_tracking_uri)
-    version = meta["version"].value
-    assert registry.alias_version("challenger") == version
-    assert registry.version_tags(version)["gate.verdict"] == "baseline-fallback"
+        passing = dg.materialize(
+            chain,
+            selection=[model_evaluation, registered_model],
+            resources={**resources, "gate": LOOSE},
+            instance=instance,
+        )
+        gate = _gate_evaluation(passing)
+        assert gate.passed and gate.metadata["verdict"].value == "passed"
+        registered = passing.asset_materializations_for_node("registered_model")[0].metadata
+    assert registered["gate_verdict"].value == "passed"
+    assert registered["alias"].value == "challenger" and registered["candidate"].value == "ensemble"
+    new_version = registered["version"].value
+    assert new_version != version and registry.alias_version("challenger") == new_version
+    tags = registry.version_tags(new_version)
+    assert tags["gate.verdict"] == "passed"
+    waived = [f"waived: {r}" for r in gate.metadata["waived"].value]
+    assert json.loads(tags["gate.reasons"]) == waived  # the override is recorded with the model
+    assert registry.alias_version("champion") == version  # a human promotes, not the gate
 
+
+def _assert_candidate_risk(meta: dict, observed: dict) -> None:
+    """The gate's risk figures are the candidate's book, relative to its equity."""
+    book = meta["risk.portfolio"].value
+    equity = meta["risk.portfolio_value"].value
+    assert book["equity"] == equity > 0
+    assert sum(abs(v) for v in book["positions"].values()) == pytest.approx(
+        meta["risk.gross_exposure"].value
+    )
+    assert observed["var_99_1d"] == pytest.approx(meta["risk.var_99_1d"].value / equity)
+    assert observed["worst_stress_loss"] == pytest.approx(
+        meta["risk.worst_stress_loss"].value / equity
+    )
+    assert "Dot-com" in meta["risk.historical"].value and "hs" in meta["risk.var_table"].value
+
+
+def _assert_loadable_and_promotable(
+    registry: ModelRegistry, version: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     # The registered artifact is what the live side loads: pickle-free, verified.
     from rrr_live.models import load_model
 
@@ -101,7 +157,7 @@ def test_gate_failure_stops_registration_and_the_baseline_is_registered_instead(
     assert loaded.predict(np.zeros((3, len(default_spec().names)))).shape == (3,)
 
     # Human promotion through the CLI, then rollback refuses (no earlier champion).
-    monkeypatch.setenv("RRR_MLFLOW_TRACKING_URI", mlflow_tracking_uri)
+    monkeypatch.setenv("RRR_MLFLOW_TRACKING_URI", registry.tracking_uri)
     from rrr_live.config import get_settings
     from rrr_pipelines.cli.main import cli
 
