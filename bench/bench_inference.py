@@ -1,13 +1,21 @@
 """Ensemble inference latency for 1 / 100 / 1000 symbols (p50 / p95 over many calls).
 
 Usage:
-    python bench/bench_inference.py [--device cpu|cuda] [--threads 2] [--calls 300]
-                                    [--model-dir DIR] [--features 16] [--window 24]
+    python bench/bench_inference.py [--device cpu|cuda] [--threads 1,2] [--calls 200]
+                                    [--repeats 5] [--sizes 1,100,1000] [--model-dir DIR]
+                                    [--features 22] [--window 24] [--no-plain]
 
 Without --model-dir it saves and loads (verified) the demo-sized ensemble with random weights:
-latency does not depend on the weight values. It reports, per batch size, the full ensemble,
-the ensemble without the transformer (a typical ``live_members`` choice) and the ring-buffer
-push + window gather that precedes inference in the live batcher.
+latency does not depend on the weight values. It reports, per thread count and batch size, the
+full ensemble, the ensemble without the transformer (a typical ``live_members`` choice), the MLP
+alone, the volatility member and the ring-buffer push + window gather that precedes inference in
+the live batcher.
+
+Each case runs ``--calls`` timed calls per repeat; the repeats of the fast (default) and the
+plain path (``Ensemble.plain_inference``: every network's own ``forward``) are interleaved, and
+the table shows the minimum over repeats of each repeat's p50 and p95 (the machine is shared, so
+the minimum is the least disturbed estimate). Run against an older checkout of ``rrr_live``
+(``PYTHONPATH=...``) it benchmarks that code with the same harness (no plain column there).
 """
 
 from __future__ import annotations
@@ -15,7 +23,10 @@ from __future__ import annotations
 import argparse
 import tempfile
 import time
+from collections.abc import Callable
+from contextlib import nullcontext
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -43,7 +54,7 @@ def demo_ensemble(n_features: int, window: int) -> Ensemble:
     )  # fmt: skip
 
 
-def timed(fn, calls: int, sync) -> tuple[float, float]:
+def timed(fn: Callable[[], Any], calls: int, sync: Callable[[], Any]) -> tuple[float, float]:
     for _ in range(max(5, calls // 20)):
         fn()
     sync()
@@ -56,16 +67,25 @@ def timed(fn, calls: int, sync) -> tuple[float, float]:
     return float(np.percentile(samples, 50) * 1e3), float(np.percentile(samples, 95) * 1e3)
 
 
+def plain_mode(loaded: Any, plain: bool) -> Any:
+    """Context that switches ``loaded`` to the plain path (when this rrr_live has one)."""
+    if plain:
+        return loaded.ensemble.plain_inference()
+    return nullcontext()
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--device", default="cpu")
-    ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--calls", type=int, default=300)
+    ap.add_argument("--threads", default="1,2", help="comma-separated torch thread counts")
+    ap.add_argument("--calls", type=int, default=200)
+    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--sizes", default="1,100,1000")
     ap.add_argument("--model-dir", type=Path)
-    ap.add_argument("--features", type=int, default=16)
+    ap.add_argument("--features", type=int, default=22)
     ap.add_argument("--window", type=int, default=24)
+    ap.add_argument("--no-plain", action="store_true", help="skip the plain-path column")
     args = ap.parse_args()
-    torch.set_num_threads(args.threads)
     if args.model_dir is None:
         tmp = Path(tempfile.mkdtemp(prefix="rrr-bench-")) / "model"
         save_model(tmp, demo_ensemble(args.features, args.window), feature_spec={"bench": True})
@@ -81,17 +101,24 @@ def main() -> None:
     )
     flat = load_model(model_dir, device=args.device, live_members=["mlp"])
     sync = torch.cuda.synchronize if args.device.startswith("cuda") else (lambda: None)
-    n_feat, window = full.ensemble.n_features, full.window_length
+    has_plain = hasattr(full.ensemble, "plain_inference") and not args.no_plain
     print(
-        f"device={full.device} threads={torch.get_num_threads()} calls={args.calls} "
-        f"features={n_feat} window={window} members={names}"
+        f"device={full.device} calls={args.calls} repeats={args.repeats} "
+        f"features={full.ensemble.n_features} window={full.window_length} members={names}"
     )
-    print(f"{'symbols':>8} {'case':<28} {'p50 ms':>8} {'p95 ms':>8}")
-    for n in (1, 100, 1000):
-        bench_batch(n, full, fast, flat, args.calls, sync)
+    print("min over repeats of (p50, p95) in ms; 'plain' = networks' own forward passes")
+    header = f"{'thr':>3} {'symbols':>7} {'case':<24} {'p50':>7} {'p95':>7}"
+    print(header + (f" {'plain p50':>9} {'plain p95':>9}" if has_plain else ""))
+    for threads in (int(t) for t in args.threads.split(",")):
+        torch.set_num_threads(threads)
+        for n in (int(s) for s in args.sizes.split(",")):
+            bench_batch(n, threads, (full, fast, flat), args, sync, has_plain)
 
 
-def bench_batch(n: int, full, fast, flat, calls: int, sync) -> None:
+def bench_batch(
+    n: int, threads: int, models: tuple[Any, Any, Any], args: Any, sync: Any, has_plain: bool
+) -> None:
+    full, fast, flat = models
     rng = np.random.default_rng(n)
     n_feat, window = full.ensemble.n_features, full.window_length
     ring = RingWindow(n, window, n_feat)
@@ -100,16 +127,25 @@ def bench_batch(n: int, full, fast, flat, calls: int, sync) -> None:
     rows = np.arange(n)
     vals = rng.normal(size=(n, n_feat)).astype(np.float32)
     wins = ring.windows()
-    cases = {
-        "ring push + windows": lambda: (ring.push(vals, rows), ring.windows(rows)),
-        "ensemble (all members)": lambda: full.predict(None, wins),
-        "live (no transformer)": lambda: fast.predict(None, wins),
-        "flat only (mlp)": lambda: flat.predict(wins[:, -1]),
-        "volatility member": lambda: full.predict_volatility(None, wins),
+    cases: dict[str, tuple[Any, Callable[[], Any]]] = {
+        "ring push + windows": (None, lambda: (ring.push(vals, rows), ring.windows(rows))),
+        "ensemble (all members)": (full, lambda: full.predict(None, wins)),
+        "live (no transformer)": (fast, lambda: fast.predict(None, wins)),
+        "flat only (mlp)": (flat, lambda: flat.predict(wins[:, -1])),
+        "volatility member": (full, lambda: full.predict_volatility(None, wins)),
     }
-    for name, fn in cases.items():
-        p50, p95 = timed(fn, calls, sync)
-        print(f"{n:>8} {name:<28} {p50:>8.3f} {p95:>8.3f}")
+    for name, (model, fn) in cases.items():
+        modes = [False, True] if has_plain and model is not None else [False]
+        best = {mode: [np.inf, np.inf] for mode in modes}
+        for _ in range(args.repeats):
+            for mode in modes:
+                with plain_mode(model, mode):
+                    p50, p95 = timed(fn, args.calls, sync)
+                best[mode] = [min(best[mode][0], p50), min(best[mode][1], p95)]
+        line = f"{threads:>3} {n:>7} {name:<24} {best[False][0]:>7.3f} {best[False][1]:>7.3f}"
+        if True in best:
+            line += f" {best[True][0]:>9.3f} {best[True][1]:>9.3f}"
+        print(line, flush=True)
 
 
 if __name__ == "__main__":

@@ -150,6 +150,7 @@ def load_model(
         if unknown:
             raise ModelError(f"live_members names unknown members {sorted(unknown)}")
     ensemble.to(resolve_device(device))
+    ensemble.build_plans()
     logger.info(
         "loaded model",
         extra={"dir": str(root), "manifest_sha256": manifest_sha, "device": ensemble.device},
