@@ -160,6 +160,8 @@ SUMMARY_KEYS: dict[str, tuple[str, ...]] = {
     "backtest_report": ("buy_and_hold_sharpe", "momentum_12_1_sharpe", "momentum_20d_sharpe"),
     "ensemble_model": ("train_seconds",),
     "model_evaluation": (
+        "risk.var_99_1d",
+        "risk.worst_stress_loss",
         "ensemble.ic_mean",
         "ensemble.ic_t_nw",
         "ensemble.sharpe",
