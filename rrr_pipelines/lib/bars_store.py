@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from rrr_live.domain.bars import BAR_COLUMNS
+from rrr_pipelines.lib.pg import connect
 
 log = logging.getLogger(__name__)
 
@@ -62,12 +63,6 @@ def binary_copy_payload(frame: pd.DataFrame) -> bytes:
     return header + rows.tobytes() + (-1).to_bytes(2, "big", signed=True)
 
 
-def _connect(url: str):
-    import psycopg2
-
-    return psycopg2.connect(url.replace("postgresql+psycopg2://", "postgresql://"))
-
-
 def write_bars(
     url: str, bars: pd.DataFrame, progress: Callable[[int, int], None] | None = None
 ) -> LoadStats:
@@ -81,7 +76,7 @@ def write_bars(
     if missing:
         raise ValueError(f"bar frame lacks columns {missing}")
     frame = bars.loc[:, list(BAR_COLUMNS)]
-    conn = _connect(url)
+    conn = connect(url)
     copied = 0
     try:
         with conn, conn.cursor() as cur:
@@ -134,7 +129,7 @@ def load_bars(
         f"SELECT {', '.join(BAR_COLUMNS)} FROM market_bars WHERE {' AND '.join(clauses)} "
         "ORDER BY symbol, ts"
     )
-    conn = _connect(url)
+    conn = connect(url)
     try:
         with conn.cursor() as cur:
             cur.execute(query, params)
@@ -158,7 +153,7 @@ def bars_summary(url: str, *, source: str, interval: str) -> pd.DataFrame:
         "ORDER BY ts)) AS checksum FROM market_bars WHERE source = %s AND interval = %s "
         "GROUP BY symbol ORDER BY symbol"
     )
-    conn = _connect(url)
+    conn = connect(url)
     try:
         with conn.cursor() as cur:
             cur.execute(query, (source, interval))

@@ -12,6 +12,8 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from rrr_pipelines.lib.pg import connect
+
 
 @dataclass(frozen=True)
 class FeedbackRow:
@@ -24,12 +26,6 @@ class FeedbackRow:
     metric: str
     value: float
     threshold: float
-
-
-def _connect(url: str):
-    import psycopg2
-
-    return psycopg2.connect(url.replace("postgresql+psycopg2://", "postgresql://"))
 
 
 def record_feedback(
@@ -45,7 +41,7 @@ def record_feedback(
     detail: dict[str, Any] | None = None,
 ) -> int:
     """Insert one measurement; return its id."""
-    conn = _connect(url)
+    conn = connect(url)
     try:
         with conn, conn.cursor() as cur:
             cur.execute(
@@ -61,7 +57,7 @@ def record_feedback(
 
 def breached_since(url: str, after_id: int) -> list[FeedbackRow]:
     """Return breached reports with ``id > after_id``, oldest first."""
-    conn = _connect(url)
+    conn = connect(url)
     try:
         with conn.cursor() as cur:
             cur.execute(

@@ -1,22 +1,15 @@
 """``instruments``: the universe and its metadata, upserted into PostgreSQL ``instruments``."""
 
-from typing import Any
-
 import dagster as dg
 import pandas as pd
 
 from rrr_pipelines.defs.market_data.assets import MarketBarsConfig
 from rrr_pipelines.defs.resources import DatabaseResource
+from rrr_pipelines.lib.pg import connect
 from rrr_pipelines.lib.sources.base import Instrument
 from rrr_pipelines.lib.sources.registry import make_source
 
 _COLUMNS = ("source", "symbol", "asset_class", "calendar", "currency", "description", "synthetic")
-
-
-def _connect(url: str) -> Any:
-    import psycopg2
-
-    return psycopg2.connect(url.replace("postgresql+psycopg2://", "postgresql://"))
 
 
 def write_instruments(url: str, instruments: list[Instrument], synthetic: bool) -> int:
@@ -35,7 +28,7 @@ def write_instruments(url: str, instruments: list[Instrument], synthetic: bool) 
     ]
     if not rows:
         return 0
-    conn = _connect(url)
+    conn = connect(url)
     try:
         with conn, conn.cursor() as cur:
             execute_values(
@@ -64,7 +57,7 @@ def load_instruments(url: str, source: str | None = None) -> pd.DataFrame:
     if source is not None:
         query += " WHERE source = %s"
         params = (source,)
-    conn = _connect(url)
+    conn = connect(url)
     try:
         with conn.cursor() as cur:
             cur.execute(query + " ORDER BY source, symbol", params)
