@@ -33,7 +33,30 @@ def friendly_errors(fn: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-@click.group()
+class LazyGroup(click.Group):
+    """A group whose heavier subgroups are imported only when invoked (or listed in --help)."""
+
+    lazy: dict[str, str] = {  # noqa: RUF012 - class-level registry, read-only
+        "risk": "rrr_pipelines.cli.risk:risk",
+        "model": "rrr_pipelines.cli.model:model",
+    }
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        """Eager commands plus the lazy subgroups, sorted."""
+        return sorted([*super().list_commands(ctx), *self.lazy])
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        """Return an eager command, or import the lazy subgroup named ``cmd_name``."""
+        if cmd_name not in self.lazy:
+            return super().get_command(ctx, cmd_name)
+        import importlib
+
+        module, attr = self.lazy[cmd_name].split(":")
+        command: click.Command = getattr(importlib.import_module(module), attr)
+        return command
+
+
+@click.group(cls=LazyGroup)
 @click.option("--log-level", default=None, help="Override RRR_LOG_LEVEL.")
 def cli(log_level: str | None) -> None:
     """RRR: ML trading platform (Dagster + MLflow) and live runner."""
@@ -158,20 +181,3 @@ def demo(keep_running: bool) -> None:
     from rrr_pipelines.demo import run_demo
 
     run_demo(get_settings(), keep_running=keep_running)
-
-
-def _register_optional_groups() -> None:
-    """Attach command groups that other modules own (risk, model, live, exchange)."""
-    import importlib
-
-    for module, attr in (("rrr_pipelines.cli.risk", "risk"), ("rrr_pipelines.cli.model", "model")):
-        try:
-            group = getattr(importlib.import_module(module), attr)
-        except ModuleNotFoundError as e:
-            if e.name != module:
-                raise
-            continue
-        cli.add_command(group)
-
-
-_register_optional_groups()
