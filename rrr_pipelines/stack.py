@@ -64,7 +64,7 @@ def service_env(settings: Settings, dbs: Databases) -> dict[str, str]:
             "DAGSTER_DISABLE_TELEMETRY": "true",
         }
     )
-    env.update(_read_env_file(REPO_ROOT / "mlflow" / "server.env"))
+    env.update(mlflow_env())
     return env
 
 
@@ -141,16 +141,18 @@ def _signal_group(pid: int, sig: signal.Signals) -> None:
         os.killpg(pid, sig)
 
 
-def wait_http(url: str, timeout_s: float, service: Service | None = None) -> None:
-    """Poll ``url`` until it answers 200; fail early if ``service`` died.
+def wait_http(
+    url: str, timeout_s: float, proc: subprocess.Popen[bytes] | None = None, name: str = "service"
+) -> None:
+    """Poll ``url`` until it answers 200; fail early if the process ``proc`` died.
 
     Raises:
-        RuntimeError: on timeout or when the service exits first.
+        RuntimeError: on timeout or when the process exits first.
     """
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        if service is not None and not service.alive():
-            raise RuntimeError(f"{service.name} exited (code {service.proc.returncode}); see logs")
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"{name} exited (code {proc.returncode}); see logs")
         try:
             with urllib.request.urlopen(url, timeout=2) as resp:
                 if resp.status == 200:
@@ -184,6 +186,22 @@ def _pg_running(settings: Settings) -> bool:
     return state is not None and state.running
 
 
+def mlflow_server_argv(
+    backend_url: str, artifacts: Path, host: str, port: int, workers: str = "1"
+) -> list[str]:
+    """The `mlflow server` command line: PostgreSQL backend store, proxied local artifacts."""
+    return [
+        sys.executable, "-m", "mlflow", "server", "--backend-store-uri", backend_url,
+        "--artifacts-destination", str(artifacts), "--host", host, "--port", str(port),
+        "--workers", workers,
+    ]  # fmt: skip
+
+
+def mlflow_env() -> dict[str, str]:
+    """The MLflow server environment from ``mlflow/server.env`` (job runner, telemetry off)."""
+    return _read_env_file(REPO_ROOT / "mlflow" / "server.env")
+
+
 def start_mlflow(stack: Stack, dbs: Databases, env: dict[str, str]) -> Service | None:
     """Start the MLflow server unless one already answers at the tracking URI."""
     settings = stack.settings
@@ -191,15 +209,12 @@ def start_mlflow(stack: Stack, dbs: Databases, env: dict[str, str]) -> Service |
         log.info("using MLflow at %s", settings.tracking_uri)
         return None
     settings.artifacts_dir.mkdir(parents=True, exist_ok=True)
-    argv = [
-        sys.executable, "-m", "mlflow", "server",
-        "--backend-store-uri", dbs.mlflow_url(),
-        "--artifacts-destination", str(settings.artifacts_dir),
-        "--host", settings.mlflow_host, "--port", str(settings.mlflow_port),
-        "--workers", env.get("MLFLOW_WORKERS", "1"),
-    ]  # fmt: skip
+    argv = mlflow_server_argv(
+        dbs.mlflow_url(), settings.artifacts_dir, settings.mlflow_host, settings.mlflow_port,
+        env.get("MLFLOW_WORKERS", "1"),
+    )  # fmt: skip
     service = stack.spawn("mlflow", argv, env, settings.tracking_uri)
-    wait_http(f"{settings.tracking_uri}/health", 90, service)
+    wait_http(f"{settings.tracking_uri}/health", 90, service.proc, service.name)
     return service
 
 
@@ -214,5 +229,5 @@ def start_dagster(stack: Stack, env: dict[str, str]) -> Service:
     ]  # fmt: skip
     url = f"http://{settings.dagster_host}:{settings.dagster_port}"
     service = stack.spawn("dagster", argv, {**env, "PYTHONUNBUFFERED": "1"}, url)
-    wait_http(f"{url}/server_info", 120, service)
+    wait_http(f"{url}/server_info", 120, service.proc, service.name)
     return service

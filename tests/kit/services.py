@@ -7,9 +7,6 @@ import os
 import signal
 import socket
 import subprocess
-import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -17,6 +14,7 @@ from pathlib import Path
 from rrr_live.persistence.migrate import migrate
 from rrr_live.persistence.server import ensure_databases, start_embedded, stop_embedded
 from rrr_live.persistence.urls import ServerAddress
+from rrr_pipelines.stack import mlflow_env, mlflow_server_argv, wait_http
 
 _db_counter = itertools.count()
 
@@ -48,26 +46,17 @@ def fresh_database(address: ServerAddress, prefix: str = "t") -> str:
 
 @contextmanager
 def mlflow_server(backend_url: str, artifacts: Path) -> Iterator[str]:
-    """Run ``mlflow server`` on a free loopback port; yield its tracking URI."""
+    """Run ``mlflow server`` on a free loopback port, configured like ``rrr up``; yield its URI."""
     port = free_port()
-    env = {
-        **os.environ,
-        "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",
-        "MLFLOW_DISABLE_TELEMETRY": "true",
-        "DO_NOT_TRACK": "true",
-    }
-    argv = [
-        sys.executable, "-m", "mlflow", "server", "--backend-store-uri", backend_url,
-        "--artifacts-destination", str(artifacts), "--host", "127.0.0.1",
-        "--port", str(port), "--workers", "1",
-    ]  # fmt: skip
+    argv = mlflow_server_argv(backend_url, artifacts, "127.0.0.1", port)
     log = (artifacts.parent / "mlflow-server.log").open("wb")
     proc = subprocess.Popen(
-        argv, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-    )
+        argv, env={**os.environ, **mlflow_env()}, stdout=log, stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )  # fmt: skip
     uri = f"http://127.0.0.1:{port}"
     try:
-        _wait_health(f"{uri}/health", proc)
+        wait_http(f"{uri}/health", 120, proc, "mlflow server")
         yield uri
     finally:
         try:
@@ -76,17 +65,3 @@ def mlflow_server(backend_url: str, artifacts: Path) -> Iterator[str]:
         except (ProcessLookupError, subprocess.TimeoutExpired):
             os.killpg(proc.pid, signal.SIGKILL)
         log.close()
-
-
-def _wait_health(url: str, proc: subprocess.Popen[bytes], timeout_s: float = 120) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"mlflow server exited with {proc.returncode}")
-        try:
-            with urllib.request.urlopen(url, timeout=2) as resp:
-                if resp.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.2)
-    raise RuntimeError("mlflow server did not become healthy")
