@@ -40,6 +40,17 @@ def _load(symbol: str) -> pd.DataFrame:
     return frame.loc[:, list(BAR_COLUMNS)].reset_index(drop=True)
 
 
+def bundled_series(symbol: str) -> pd.DataFrame:
+    """One bundled series (``SP500`` or ``NASDAQ``) as a canonical bar frame (a fresh copy).
+
+    Raises:
+        SourceError: for a symbol that is not bundled.
+    """
+    if symbol not in _SERIES:
+        raise SourceError(f"bundled source has no symbols ['{symbol}']; known: {sorted(_SERIES)}")
+    return _load(symbol).copy()
+
+
 class BundledSource:
     """S&P 500 and NASDAQ Composite daily OHLCV, 1999-01-04 … 2018-12-31 (real, frozen)."""
 

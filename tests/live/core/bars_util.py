@@ -3,25 +3,12 @@
 import numpy as np
 import pandas as pd
 
+from rrr_pipelines.lib.sources.bundled import bundled_series
+
 
 def real_daily(name: str = "sp500", symbol: str = "SP500") -> pd.DataFrame:
-    import importlib
-
-    raw = importlib.import_module(f"arch.data.{name}").load()
-    return pd.DataFrame(
-        {
-            "source": "bundled",
-            "symbol": symbol,
-            "interval": "1d",
-            "ts": pd.to_datetime(raw.index).tz_localize("UTC"),
-            "open": raw["Open"].to_numpy("float64"),
-            "high": raw["High"].to_numpy("float64"),
-            "low": raw["Low"].to_numpy("float64"),
-            "close": raw["Close"].to_numpy("float64"),
-            "adj_close": raw["Adj Close"].to_numpy("float64"),
-            "volume": raw["Volume"].to_numpy("float64"),
-        }
-    )
+    series = {"sp500": "SP500", "nasdaq": "NASDAQ"}[name]
+    return bundled_series(series).assign(symbol=symbol)
 
 
 def random_walk(

@@ -7,33 +7,18 @@ from functools import cache
 import numpy as np
 import pandas as pd
 
-
-def _canonical(raw: pd.DataFrame, symbol: str) -> pd.DataFrame:
-    return pd.DataFrame(
-        {
-            "source": "bundled",
-            "symbol": symbol,
-            "interval": "1d",
-            "ts": pd.DatetimeIndex(raw.index).tz_localize("UTC").as_unit("ns"),
-            "open": raw["Open"].to_numpy(dtype=np.float64),
-            "high": raw["High"].to_numpy(dtype=np.float64),
-            "low": raw["Low"].to_numpy(dtype=np.float64),
-            "close": raw["Close"].to_numpy(dtype=np.float64),
-            "adj_close": raw["Adj Close"].to_numpy(dtype=np.float64),
-            "volume": raw["Volume"].to_numpy(dtype=np.float64),
-        }
-    )
+from rrr_pipelines.lib.sources.bundled import bundled_series
 
 
 @cache
 def _arch_bars() -> pd.DataFrame:
-    import arch.data.nasdaq
-    import arch.data.sp500
-
-    return pd.concat(
-        [_canonical(arch.data.sp500.load(), "SPX"), _canonical(arch.data.nasdaq.load(), "NDX")],
-        ignore_index=True,
-    )
+    frames = [
+        bundled_series(series).assign(symbol=symbol)
+        for series, symbol in (("SP500", "SPX"), ("NASDAQ", "NDX"))
+    ]
+    bars = pd.concat(frames, ignore_index=True)
+    bars["ts"] = bars["ts"].dt.as_unit("ns")
+    return bars
 
 
 def arch_bars() -> pd.DataFrame:
