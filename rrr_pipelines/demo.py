@@ -14,13 +14,14 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 from typing import Any
 
 import click
 
 from rrr_live.config import Settings
-from rrr_pipelines.stack import Stack, open_stack, start_mlflow
+from rrr_pipelines.stack import open_stack, start_mlflow
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +71,7 @@ def run_demo(settings: Settings, *, keep_running: bool = False) -> dict[str, Any
         if keep_running:
             click.echo("services left running (`rrr db down` stops PostgreSQL)")
         else:
-            _close_quietly(stack)
+            stack.close()
     summary["seconds"] = round(time.monotonic() - started, 1)
     path = settings.home / "demo-summary.json"
     path.write_text(json.dumps(summary, indent=2, default=str))
@@ -81,10 +82,16 @@ def run_demo(settings: Settings, *, keep_running: bool = False) -> dict[str, Any
     return summary
 
 
-def _asset_keys() -> set[str]:
+@cache
+def _asset_graph() -> Any:
+    """The code location's asset graph, loaded once per demo (loading imports every module)."""
     from rrr_pipelines.definitions import defs
 
-    return {k.to_user_string() for k in defs().resolve_asset_graph().get_all_asset_keys()}
+    return defs().resolve_asset_graph()
+
+
+def _asset_keys() -> set[str]:
+    return {k.to_user_string() for k in _asset_graph().get_all_asset_keys()}
 
 
 def gate_outcome() -> dict[str, Any]:
@@ -102,10 +109,6 @@ def gate_outcome() -> dict[str, Any]:
         "verdict": "passed" if evaluation.passed else "failed",
         "reasons": list(reasons.value) if reasons is not None else [],
     }
-
-
-def _close_quietly(stack: Stack) -> None:
-    stack.close()
 
 
 def _run_step(step: DemoStep, env: dict[str, str]) -> dict[str, Any]:
@@ -224,11 +227,9 @@ def _holdout_table(env: dict[str, str]) -> list[dict[str, Any]]:
 def _asset_metadata() -> dict[str, dict[str, Any]]:
     import dagster as dg
 
-    from rrr_pipelines.definitions import defs
-
     out: dict[str, dict[str, Any]] = {}
     with dg.DagsterInstance.get() as instance:
-        for key in defs().resolve_asset_graph().get_all_asset_keys():
+        for key in _asset_graph().get_all_asset_keys():
             event = instance.get_latest_materialization_event(key)
             if event is None or event.asset_materialization is None:
                 continue
@@ -243,11 +244,9 @@ def _asset_metadata() -> dict[str, dict[str, Any]]:
 def _check_results() -> dict[str, bool]:
     import dagster as dg
 
-    from rrr_pipelines.definitions import defs
-
     results: dict[str, bool] = {}
     with dg.DagsterInstance.get() as instance:
-        for check_key in defs().resolve_asset_graph().asset_check_keys:
+        for check_key in _asset_graph().asset_check_keys:
             record = instance.event_log_storage.get_latest_asset_check_execution_by_key(
                 [check_key]
             ).get(check_key)

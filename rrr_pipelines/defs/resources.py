@@ -1,6 +1,6 @@
 """Shared resources: the ``rrr`` database and the Parquet IO manager."""
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 
 import dagster as dg
@@ -28,9 +28,11 @@ class DatabaseResource(dg.ConfigurableResource):
             self.url, source=source, interval=interval, symbols=symbols, start=start, end=end
         )
 
-    def write_bars(self, bars: pd.DataFrame) -> LoadStats:
-        """Idempotently load a canonical bar frame."""
-        return write_bars(self.url, bars)
+    def write_bars(
+        self, bars: pd.DataFrame, progress: Callable[[int, int], None] | None = None
+    ) -> LoadStats:
+        """Idempotently load a canonical bar frame, reporting ``progress(done, total)``."""
+        return write_bars(self.url, bars, progress)
 
 
 class ParquetIOManager(dg.ConfigurableIOManager):

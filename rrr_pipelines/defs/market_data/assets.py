@@ -7,7 +7,6 @@ from pydantic import Field
 
 from rrr_pipelines.defs.market_data.partitions import yearly_partitions
 from rrr_pipelines.defs.resources import DatabaseResource
-from rrr_pipelines.lib.bars_store import write_bars
 from rrr_pipelines.lib.charts import price_chart_markdown
 from rrr_pipelines.lib.sources.registry import make_source
 
@@ -60,7 +59,7 @@ def market_bars(
     def progress(done: int, total: int) -> None:
         context.log.info(f"loaded {done}/{total} rows")
 
-    stats = write_bars(database.url, bars, progress) if len(bars) else None
+    stats = database.write_bars(bars, progress) if len(bars) else None
     if stats is None:
         context.log.warning("source returned no bars for this range")
     metadata: dict[str, Any] = {
