@@ -1,7 +1,6 @@
 """model_evaluation → promotion_gate (blocking) → registered_model; registered_baseline fallback."""
 
 import base64
-import json
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -167,12 +166,22 @@ def model_evaluation(
 
 
 def _evidence_dict(evidence: Any) -> dict[str, Any]:
+    """Gate evidence as strict JSON: NaN → null, ±inf → ±1e308 (metadata JSON has no inf/NaN)."""
     from dataclasses import asdict
 
-    raw = asdict(evidence)
-    return json.loads(
-        json.dumps(raw, default=str).replace("Infinity", "1e308").replace("NaN", "null")
-    )
+    return dict(_json_safe(asdict(evidence)))
+
+
+def _json_safe(value: Any) -> Any:
+    import math
+
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_safe(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None if math.isnan(value) else math.copysign(1e308, value)
+    return value
 
 
 def _evidence_from_dict(raw: dict[str, Any]) -> Any:
