@@ -134,21 +134,20 @@ def _spawn_server(pgdata: Path) -> None:
             start_new_session=True,  # the server must outlive our process group
         )
     except subprocess.CalledProcessError as e:
-        tail = _log_tail(pgdata)
+        reason = _last_line(e.stderr) or f"exit code {e.returncode}"
+        where = f"{pgdata} (server log: {pgdata / 'log'})"
         raise EmbeddedServerError(
-            f"embedded PostgreSQL failed to start in {pgdata}: {e.stderr.strip()[-500:]}\n{tail}"
+            f"embedded PostgreSQL failed to start in {where}: {reason}"
         ) from e
     except subprocess.TimeoutExpired as e:
-        raise EmbeddedServerError(f"embedded PostgreSQL start timed out in {pgdata}") from e
+        raise EmbeddedServerError(
+            f"embedded PostgreSQL start timed out in {pgdata} (server log: {pgdata / 'log'})"
+        ) from e
 
 
-def _log_tail(pgdata: Path, lines: int = 15) -> str:
-    log_file = pgdata / "log"
-    if not log_file.exists():
-        return ""
-    return "server log tail:\n" + "\n".join(
-        log_file.read_text(errors="replace").splitlines()[-lines:]
-    )
+def _last_line(text: str | None) -> str:
+    lines = [line.strip() for line in (text or "").splitlines() if line.strip()]
+    return lines[-1][:300] if lines else ""
 
 
 def stop_embedded(pgdata: Path, timeout_s: float = 15.0) -> bool:
@@ -206,14 +205,18 @@ def server_address(settings: Settings, *, start: bool = True) -> ServerAddress:
         except DatabaseUnavailableError as e:
             reason = _first_line(e.__cause__) if e.__cause__ else str(e)
             raise DatabaseUnavailableError(
-                f"RRR_DATABASE_URL: cannot reach PostgreSQL at {address.describe()}: {reason}"
+                f"RRR_DATABASE_URL: cannot reach PostgreSQL at {address.describe()}: {reason}; "
+                "start that server, or unset RRR_DATABASE_URL to use the embedded one"
             ) from e
         return address
     if start:
         return start_embedded(settings.pg_data)
     state = read_postmaster(settings.pg_data.resolve())
     if state is None or not state.running:
-        raise EmbeddedServerError("the embedded PostgreSQL is not running (run `rrr db up`)")
+        raise EmbeddedServerError(
+            f"the embedded PostgreSQL in {settings.pg_data} is not running; "
+            "start it with `rrr db up`"
+        )
     return ServerAddress(user="postgres", host=state.socket_dir, port=state.port)
 
 
