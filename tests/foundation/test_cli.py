@@ -26,6 +26,7 @@ def test_db_lifecycle_up_status_url_down(rrr_home: Path) -> None:
         assert status.exit_code == 0 and "running" in status.output
         url = runner.invoke(cli, ["db", "url", "--db", "mlflow", "--driver", "psycopg2"])
         assert url.output.startswith("postgresql+psycopg2://postgres@/mlflow?host=")
+        assert "stopped (`rrr db up` starts it)" in stopped.output
     finally:
         down = runner.invoke(cli, ["db", "down"])
     assert "stopped" in down.output
@@ -71,7 +72,7 @@ def test_background_stack_starts_and_down_stops_everything(tmp_path: Path) -> No
     )
     assert up.returncode == 0, up.stdout + up.stderr
     assert "running in the background" in up.stdout
-    pid = int((home / "stack.pid").read_text())
+    pid = json.loads((home / "stack.pid").read_text())["pid"]
     assert psutil.pid_exists(pid)
     down = subprocess.run([*rrr, "down"], env=env, capture_output=True, text=True, timeout=60)
     assert down.returncode == 0 and "stack stopped" in down.stdout
