@@ -180,7 +180,8 @@ def wait_until_ready(address: ServerAddress, timeout_s: float = 10.0) -> None:
             psycopg2.connect(address.url("postgres"), connect_timeout=3).close()
             return
         except psycopg2.OperationalError as e:
-            if time.monotonic() > deadline:
+            # A refused password does not heal by retrying; a server still starting may.
+            if time.monotonic() > deadline or "authentication failed" in str(e):
                 raise DatabaseUnavailableError(
                     f"PostgreSQL at {address.describe()} does not answer: {_first_line(e)}"
                 ) from e

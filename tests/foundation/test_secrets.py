@@ -1,0 +1,118 @@
+"""A password in RRR_DATABASE_URL shows in no process command line, log line or CLI output."""
+
+import json
+import os
+import secrets
+import subprocess
+import sys
+import urllib.request
+from pathlib import Path
+
+import psutil
+import psycopg2
+import pytest
+
+from rrr_live.persistence.urls import ServerAddress
+from tests.kit.services import embedded_server, free_port
+
+RRR = [sys.executable, "-m", "rrr_pipelines.cli"]
+ROLE = "rrr_owner"
+
+
+def _password_role(server: ServerAddress, password: str) -> str:
+    """Create a role that must give its password (scram) on that server; return its URL."""
+    with psycopg2.connect(server.url("postgres")) as conn, conn.cursor() as cur:
+        conn.autocommit = True
+        cur.execute(f"CREATE ROLE {ROLE} LOGIN CREATEDB PASSWORD %s", (password,))
+        cur.execute("SHOW hba_file")
+        hba = Path(cur.fetchone()[0])
+        hba.write_text(f"local all {ROLE} scram-sha-256\n" + hba.read_text())
+        cur.execute("SELECT pg_reload_conf()")
+    query = f"host={server.host}&port={server.port}"
+    with pytest.raises(psycopg2.OperationalError, match="password authentication failed"):
+        psycopg2.connect(f"postgresql://{ROLE}:wrong@/postgres?{query}").close()
+    return f"postgresql://{ROLE}:{password}@/postgres?{query}"
+
+
+def _rrr(args: list[str], env: dict[str, str], timeout: float = 60) -> str:
+    return _rrr_parallel([args], env, timeout)[0]
+
+
+def _rrr_parallel(commands: list[list[str]], env: dict[str, str], timeout: float = 60) -> list[str]:
+    """Run several ``rrr`` commands at once; return each one's stdout + stderr."""
+    procs = [
+        subprocess.Popen(
+            [*RRR, *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        for args in commands
+    ]
+    outputs = []
+    for proc in procs:
+        stdout, stderr = proc.communicate(timeout=timeout)
+        assert proc.returncode == 0, stderr[-2000:]
+        outputs.append(stdout + stderr)
+    return outputs
+
+
+def _command_lines_with(text: str) -> list[str]:
+    found = []
+    for proc in psutil.process_iter(["cmdline"]):
+        cmdline = " ".join(proc.info["cmdline"] or [])
+        if text in cmdline:
+            found.append(f"{proc.pid}: {cmdline[:200]}")
+    return found
+
+
+@pytest.mark.slow
+def test_database_password_stays_out_of_argv_logs_and_output(tmp_path: Path) -> None:
+    password = f"pw-{secrets.token_hex(12)}"
+    home = tmp_path / "home"
+    with embedded_server(tmp_path / "pg") as server:
+        url = _password_role(server, password)
+        mlflow_port = free_port()
+        env = {
+            **os.environ,
+            "RRR_HOME": str(home),
+            "RRR_DATABASE_URL": url,
+            "RRR_MLFLOW_PORT": str(mlflow_port),
+            "RRR_DAGSTER_PORT": str(free_port()),
+            "RRR_LOG_FORMAT": "json",
+            "RRR_LOG_LEVEL": "DEBUG",
+        }
+        outputs = [_rrr(["up", "--background"], env, timeout=300)]
+        try:
+            assert _command_lines_with(str(home)), "the stack's processes are visible"
+            assert _command_lines_with(password) == []
+            # MLflow reached its backend store with the password it got through its environment.
+            with urllib.request.urlopen(f"http://127.0.0.1:{mlflow_port}/health") as resp:
+                assert resp.status == 200
+            *shown, revealed = _rrr_parallel(
+                [
+                    ["db", "up"],
+                    ["db", "status"],
+                    ["db", "url"],
+                    ["db", "url", "--db", "mlflow", "--driver", "psycopg2"],
+                    ["config", "show"],
+                    ["config", "show", "--json"],
+                    ["db", "url", "--show-password"],
+                ],
+                env,
+            )
+            outputs += shown
+            assert password in revealed  # only when asked for
+        finally:
+            outputs.append(_rrr(["down"], env))
+        wrong = subprocess.run(
+            [*RRR, "db", "up"], env={**env, "RRR_DATABASE_URL": url.replace(password, "bad-pw")},
+            capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+    assert wrong.returncode == 1 and len(wrong.stderr.strip().splitlines()) == 1
+    assert "password authentication failed" in wrong.stderr and "bad-pw" not in wrong.stderr
+    assert f"postgresql://{ROLE}:***@/rrr?" in outputs[3]
+    assert json.loads(outputs[6])["database_url"].startswith(f"postgresql://{ROLE}:***@")
+    for text in outputs:
+        assert password not in text
+    logs = sorted((home / "logs").glob("*.log"))
+    assert {p.name for p in logs} >= {"stack.log", "mlflow.log", "dagster.log"}
+    for log in logs:
+        assert password not in log.read_text(errors="replace"), log.name
