@@ -13,6 +13,7 @@ reject a bad argument also derive from ``ValueError`` (marked ``+ValueError``)::
     ├── ServiceStartError               MLflow or Dagster did not come up (rrr_pipelines.stack)
     ├── TradingCoreError                rrr_live.domain.errors
     │   ├── InstrumentError
+    │   ├── InvalidOrderTransition
     │   ├── BookError
     │   ├── UnknownOrderError
     │   └── BacktestInputError
