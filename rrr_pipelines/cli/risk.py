@@ -11,7 +11,7 @@ import click
 import pandas as pd
 
 from rrr_live.risk.ewma import RiskInputError
-from rrr_pipelines.lib.risk.backtest import CSV_COLUMNS, BacktestResult
+from rrr_pipelines.lib.risk.backtest import CSV_COLUMNS, VarBacktestResult
 from rrr_pipelines.lib.risk.data import load_returns
 from rrr_pipelines.lib.risk.rolling import ALL_METHODS
 from rrr_pipelines.lib.risk.var_backtest import run_var_backtest
@@ -27,7 +27,7 @@ def _utc_day(value: str, name: str) -> pd.Timestamp:
     return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
 
 
-def _format_row(result: BacktestResult) -> dict[str, str]:
+def _format_row(result: VarBacktestResult) -> dict[str, str]:
     row = result.row()
     out: dict[str, str] = {}
     for k, v in row.items():
@@ -114,7 +114,7 @@ def var_backtest(
         _write_exceedances([res for res, _ in runs], exceedances)
 
 
-def _write_exceedances(results: list[BacktestResult], target: str) -> None:
+def _write_exceedances(results: list[VarBacktestResult], target: str) -> None:
     frames = []
     for res in results:
         exc = res.exceedances.reset_index()
