@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
-from rrr_live.config import Settings
+from rrr_live.config import Settings, redact_url
 from rrr_live.errors import ConfigError, ServiceStartError
 from rrr_live.persistence.databases import Databases, prepare_databases
 from rrr_live.persistence.server import read_postmaster, stop_embedded
@@ -241,7 +241,7 @@ def start_mlflow(stack: Stack, dbs: Databases, env: dict[str, str]) -> Service |
     """Start the MLflow server unless one already answers at the tracking URI."""
     settings = stack.settings
     if settings.mlflow_tracking_uri or http_ok(f"{settings.tracking_uri}/health"):
-        log.info("using MLflow at %s", settings.tracking_uri)
+        log.info("using MLflow at %s", redact_url(settings.tracking_uri))
         return None
     settings.artifacts_dir.mkdir(parents=True, exist_ok=True)
     server_env = mlflow_server_env(env, dbs.mlflow_url())

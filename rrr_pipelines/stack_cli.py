@@ -16,7 +16,7 @@ from pathlib import Path
 import click
 import psutil
 
-from rrr_live.config import Settings
+from rrr_live.config import Settings, redact_url
 from rrr_live.errors import ServiceStartError
 from rrr_pipelines.stack import open_stack, start_dagster, start_mlflow
 
@@ -39,7 +39,7 @@ def run_up(settings: Settings) -> None:
         mlflow = start_mlflow(stack, dbs, env)
         dagster = start_dagster(stack, env)
         click.echo(f"PostgreSQL  {dbs.address.describe()}")
-        click.echo(f"MLflow UI   {mlflow.url if mlflow else settings.tracking_uri}")
+        click.echo(f"MLflow UI   {mlflow.url if mlflow else redact_url(settings.tracking_uri)}")
         click.echo(f"Dagster UI  {dagster.url}")
         click.echo("Ctrl-C stops everything.")
         _pid_file(settings).write_text(json.dumps(asdict(ProcessIdentity.of(os.getpid()))))

@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import psutil
 
@@ -222,9 +223,12 @@ def server_address(settings: Settings, *, start: bool = True) -> ServerAddress:
 
 
 def ensure_databases(address: ServerAddress, names: list[str]) -> list[str]:
-    """Create each database in ``names`` that does not exist yet; return those created."""
+    """Create each database in ``names`` that does not exist yet; return those created.
+
+    Raises:
+        DatabaseUnavailableError: a database is missing and this role may not create it.
+    """
     import psycopg2
-    from psycopg2 import sql
 
     created: list[str] = []
     conn = psycopg2.connect(address.url("postgres"), connect_timeout=5)
@@ -233,12 +237,24 @@ def ensure_databases(address: ServerAddress, names: list[str]) -> list[str]:
         with conn.cursor() as cur:
             for name in names:
                 cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,))
-                if cur.fetchone() is None:
-                    try:
-                        cur.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-                        created.append(name)
-                    except psycopg2.errors.DuplicateDatabase:
-                        pass  # created concurrently by another `db up`
+                if cur.fetchone() is None and _create_database(cur, name, address):
+                    created.append(name)
     finally:
         conn.close()
     return created
+
+
+def _create_database(cur: Any, name: str, address: ServerAddress) -> bool:
+    import psycopg2
+    from psycopg2 import sql
+
+    try:
+        cur.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    except psycopg2.errors.DuplicateDatabase:
+        return False  # created concurrently by another `db up`
+    except psycopg2.errors.InsufficientPrivilege as e:
+        raise DatabaseUnavailableError(
+            f"database {name!r} does not exist on {address.describe()} and user "
+            f"{address.user!r} may not create it ({_first_line(e)}); create it, or grant CREATEDB"
+        ) from e
+    return True

@@ -34,6 +34,13 @@ def _password_role(server: ServerAddress, password: str) -> str:
     return f"postgresql://{ROLE}:{password}@/postgres?{query}"
 
 
+def _reader_url(server: ServerAddress, owner_url: str) -> str:
+    """The URL of a role without CREATEDB (trust auth on the socket)."""
+    with psycopg2.connect(server.url("postgres")) as conn, conn.cursor() as cur:
+        cur.execute("CREATE ROLE rrr_reader LOGIN")
+    return owner_url.replace(f"{ROLE}:", "rrr_reader:")
+
+
 def _rrr(args: list[str], env: dict[str, str], timeout: float = 60) -> str:
     return _rrr_parallel([args], env, timeout)[0]
 
@@ -63,8 +70,14 @@ def _command_lines_with(text: str) -> list[str]:
     return found
 
 
+def _stack_processes(home: Path) -> list[psutil.Process]:
+    procs = psutil.process_iter(["cmdline"])
+    return [p for p in procs if str(home) in " ".join(p.info["cmdline"] or [])]
+
+
 @pytest.mark.slow
-def test_database_password_stays_out_of_argv_logs_and_output(tmp_path: Path) -> None:
+def test_background_stack_keeps_the_password_out_of_argv_logs_and_output(tmp_path: Path) -> None:
+    """`rrr up --background` / `rrr down` on an external server whose role needs a password."""
     password = f"pw-{secrets.token_hex(12)}"
     home = tmp_path / "home"
     with embedded_server(tmp_path / "pg") as server:
@@ -80,8 +93,10 @@ def test_database_password_stays_out_of_argv_logs_and_output(tmp_path: Path) -> 
             "RRR_LOG_LEVEL": "DEBUG",
         }
         outputs = [_rrr(["up", "--background"], env, timeout=300)]
+        assert "running in the background" in outputs[0]
+        pid = json.loads((home / "stack.pid").read_text())["pid"]
         try:
-            assert _command_lines_with(str(home)), "the stack's processes are visible"
+            assert _stack_processes(home), "the stack's processes are visible"
             assert _command_lines_with(password) == []
             # MLflow reached its backend store with the password it got through its environment.
             with urllib.request.urlopen(f"http://127.0.0.1:{mlflow_port}/health") as resp:
@@ -101,11 +116,26 @@ def test_database_password_stays_out_of_argv_logs_and_output(tmp_path: Path) -> 
             outputs += shown
             assert password in revealed  # only when asked for
         finally:
-            outputs.append(_rrr(["down"], env))
-        wrong = subprocess.run(
-            [*RRR, "db", "up"], env={**env, "RRR_DATABASE_URL": url.replace(password, "bad-pw")},
-            capture_output=True, text=True, timeout=60,
-        )  # fmt: skip
+            down = _rrr(["down"], env)
+            outputs.append(down)
+        assert "stack stopped" in down and not (home / "stack.pid").exists()
+        supervisor = [psutil.Process(pid)] if psutil.pid_exists(pid) else []
+        assert psutil.wait_procs(supervisor, timeout=10)[1] == []
+        assert psutil.wait_procs(_stack_processes(home), timeout=10)[1] == []
+        wrong, no_createdb = (
+            subprocess.run(
+                [*RRR, "db", "up"], env={**env, **extra}, capture_output=True, text=True, timeout=60
+            )
+            for extra in (
+                {"RRR_DATABASE_URL": url.replace(password, "bad-pw")},
+                {"RRR_DATABASE_URL": _reader_url(server, url), "RRR_DAGSTER_DB": "dagster_new"},
+            )
+        )
+    assert no_createdb.returncode == 1, no_createdb.stderr
+    assert no_createdb.stderr.strip().splitlines() == [
+        f"Error: database 'dagster_new' does not exist on {server.host} and user 'rrr_reader' "
+        "may not create it (permission denied to create database); create it, or grant CREATEDB"
+    ]
     assert wrong.returncode == 1 and len(wrong.stderr.strip().splitlines()) == 1
     assert "password authentication failed" in wrong.stderr and "bad-pw" not in wrong.stderr
     assert f"postgresql://{ROLE}:***@/rrr?" in outputs[3]
