@@ -173,7 +173,7 @@ def wait_http(
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if proc is not None and proc.poll() is not None:
-            raise ServiceStartError(f"{name} exited (code {proc.returncode}); see its log")
+            raise ServiceStartError(f"{name} exited with code {proc.returncode}")
         try:
             with urllib.request.urlopen(url, timeout=2) as resp:
                 if resp.status == 200:
@@ -237,6 +237,10 @@ def mlflow_server_env(base: dict[str, str], backend_url: str) -> dict[str, str]:
     return {**base, **mlflow_env(), "MLFLOW_BACKEND_STORE_URI": backend_url}
 
 
+def _log_name(stack: Stack, service: Service) -> str:
+    return f"{service.name} (log: {stack.settings.home / 'logs' / service.name}.log)"
+
+
 def start_mlflow(stack: Stack, dbs: Databases, env: dict[str, str]) -> Service | None:
     """Start the MLflow server unless one already answers at the tracking URI."""
     settings = stack.settings
@@ -250,7 +254,7 @@ def start_mlflow(stack: Stack, dbs: Databases, env: dict[str, str]) -> Service |
         server_env.get("MLFLOW_WORKERS", "1"),
     )  # fmt: skip
     service = stack.spawn("mlflow", argv, server_env, settings.tracking_uri)
-    wait_http(f"{settings.tracking_uri}/health", 90, service.proc, service.name)
+    wait_http(f"{settings.tracking_uri}/health", 90, service.proc, _log_name(stack, service))
     return service
 
 
@@ -264,5 +268,5 @@ def start_dagster(stack: Stack, env: dict[str, str]) -> Service:
     ]  # fmt: skip
     url = f"http://{settings.dagster_host}:{settings.dagster_port}"
     service = stack.spawn("dagster", argv, {**env, "PYTHONUNBUFFERED": "1"}, url)
-    wait_http(f"{url}/server_info", 120, service.proc, service.name)
+    wait_http(f"{url}/server_info", 120, service.proc, _log_name(stack, service))
     return service
