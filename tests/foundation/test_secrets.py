@@ -1,7 +1,9 @@
 """A password in RRR_DATABASE_URL shows in no process command line, log line or CLI output."""
 
+import importlib.util
 import json
 import os
+import re
 import secrets
 import subprocess
 import sys
@@ -146,3 +148,38 @@ def test_background_stack_keeps_the_password_out_of_argv_logs_and_output(tmp_pat
     assert {p.name for p in logs} >= {"stack.log", "mlflow.log", "dagster.log"}
     for log in logs:
         assert password not in log.read_text(errors="replace"), log.name
+
+
+def test_mlflow_gets_its_backend_uri_through_the_environment(tmp_path: Path) -> None:
+    from rrr_pipelines.stack import mlflow_server_argv, mlflow_server_env
+
+    url = "postgresql+psycopg2://rrr:s3cret@db.internal:5432/mlflow"
+    argv = mlflow_server_argv(tmp_path / "artifacts", "127.0.0.1", 5000)
+    assert not any("s3cret" in arg or "postgresql" in arg for arg in argv)
+    env = mlflow_server_env({"PATH": "/bin"}, url)
+    assert env["MLFLOW_BACKEND_STORE_URI"] == url and env["PATH"] == "/bin"
+    assert env["MLFLOW_SERVER_ENABLE_JOB_EXECUTION"] == "false"
+    # The installed `mlflow server` reads exactly that variable for --backend-store-uri (read from
+    # its source: importing mlflow.cli costs seconds; the slow test above runs the real server).
+    spec = importlib.util.find_spec("mlflow")  # a top-level spec does not import the package
+    assert spec is not None and spec.origin is not None
+    source = (Path(spec.origin).parent / "cli" / "__init__.py").read_text()
+    declared = re.search(r'"--backend-store-uri",\s*envvar="(\w+)"', source)
+    assert declared is not None and declared.group(1) == "MLFLOW_BACKEND_STORE_URI"
+
+
+def test_dagster_instance_ref_on_argv_names_the_variable_not_the_url(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`dagster dev` passes the serialized instance ref on its children's command lines."""
+    from dagster._core.instance.ref import InstanceRef
+    from dagster._serdes import serialize_value
+
+    from rrr_live.config import Settings
+    from rrr_pipelines.stack import prepare_dagster_home
+
+    home = prepare_dagster_home(Settings(_env_file=None, home=tmp_path / "home"))
+    monkeypatch.setenv("RRR_PG_URL_DAGSTER", "postgresql+psycopg2://rrr:s3cret@db/dagster")
+    ref = serialize_value(InstanceRef.from_dir(str(home)))
+    assert "RRR_PG_URL_DAGSTER" in ref and "PostgresRunStorage" in ref
+    assert "s3cret" not in ref
