@@ -42,7 +42,7 @@ def run_up(settings: Settings) -> None:
         click.echo(f"MLflow UI   {mlflow.url if mlflow else redact_url(settings.tracking_uri)}")
         click.echo(f"Dagster UI  {dagster.url}")
         click.echo("Ctrl-C stops everything.")
-        _pid_file(settings).write_text(json.dumps(asdict(ProcessIdentity.of(os.getpid()))))
+        _write_atomically(_pid_file(settings), json.dumps(asdict(ProcessIdentity.of(os.getpid()))))
         while not stop.wait(0.5):
             dead = [s.name for s in stack.services if not s.alive()]
             if dead:
@@ -57,6 +57,13 @@ def run_up(settings: Settings) -> None:
 def _pid_file(settings: Settings) -> Path:
     settings.home.mkdir(parents=True, exist_ok=True)
     return settings.home / "stack.pid"
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    """Write ``text`` so that a reader sees the old file or the whole new one, never a part."""
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
 
 
 @dataclass(frozen=True)
