@@ -9,7 +9,9 @@ from __future__ import annotations
 import json
 import os
 import sys
-from typing import Any
+from collections.abc import Callable
+from functools import wraps
+from typing import Any, TypeVar
 
 import click
 
@@ -17,11 +19,29 @@ from rrr_live.config import get_settings, redact_url
 from rrr_live.errors import RRRError
 from rrr_live.logs import configure_logging
 
+F = TypeVar("F", bound=Callable[..., Any])
+
 
 def one_line(err: BaseException) -> str:
     """The message of ``err`` folded onto one line (a CLI error is never a wall of text)."""
     lines = [line.strip() for line in str(err).splitlines() if line.strip()]
     return "; ".join(lines) or type(err).__name__
+
+
+def friendly_errors(fn: F) -> F:
+    """Give a command the top-level treatment of ``RRRError`` when it is invoked on its own.
+
+    Commands under ``cli`` need nothing: ``LazyGroup.invoke`` already does this for them.
+    """
+
+    @wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except RRRError as e:
+            raise click.ClickException(one_line(e)) from e
+
+    return wrapper  # type: ignore[return-value]
 
 
 class LazyGroup(click.Group):
@@ -52,10 +72,7 @@ class LazyGroup(click.Group):
 
     def invoke(self, ctx: click.Context) -> Any:
         """Run the command; an ``RRRError`` anywhere below prints one line, no traceback."""
-        try:
-            return super().invoke(ctx)
-        except RRRError as e:
-            raise click.ClickException(one_line(e)) from e
+        return friendly_errors(super().invoke)(ctx)
 
 
 @click.group(cls=LazyGroup)

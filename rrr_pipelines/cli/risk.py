@@ -10,7 +10,7 @@ from typing import TextIO
 import click
 import pandas as pd
 
-from rrr_live.risk.ewma import RiskInputError
+from rrr_pipelines.cli.main import friendly_errors
 from rrr_pipelines.lib.risk.backtest import CSV_COLUMNS, VarBacktestResult
 from rrr_pipelines.lib.risk.data import load_returns
 from rrr_pipelines.lib.risk.rolling import ALL_METHODS
@@ -77,6 +77,7 @@ def _emit(rows: list[dict[str, str]], fh: TextIO, header: bool) -> None:
 @click.option("--end", required=True, help="Last evaluation day (inclusive).")
 @click.option("--csv", "csv_target", default="-", show_default=True, help="Output file or '-'.")
 @click.option("--exceedances", default=None, help="Also write the exceedance list (file or '-').")
+@friendly_errors
 def var_backtest(
     source: str,
     symbol: str,
@@ -100,15 +101,12 @@ def var_backtest(
         raise click.UsageError(f"--start {start} is after --end {end}")
     if window < 2:
         raise click.UsageError(f"--window must be at least 2, got {window}")
-    try:
-        returns = load_returns(source, symbol)
-        runs = [
-            run_var_backtest(returns, m, a, t0, t1, window=window, fit_until=fit)
-            for m in methods
-            for a in alphas
-        ]
-    except RiskInputError as e:
-        raise click.ClickException(str(e)) from e
+    returns = load_returns(source, symbol)
+    runs = [
+        run_var_backtest(returns, m, a, t0, t1, window=window, fit_until=fit)
+        for m in methods
+        for a in alphas
+    ]
     _write_rows([_format_row(res) for res, _ in runs], csv_target)
     if exceedances:
         _write_exceedances([res for res, _ in runs], exceedances)
