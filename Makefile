@@ -26,7 +26,7 @@ test: install          ## the full suite, what CI runs (coverage printed)
 test-fast: install     ## skip tests marked slow
 	$(PYTEST) -m "not slow" $(COV) --durations=10
 
-lint: install
+lint: install          ## ruff (lint + format check) and mypy (strict on rrr_live and rrr_pipelines/lib)
 	$(BIN)/ruff check rrr_live rrr_pipelines tests bench
 	$(BIN)/ruff format --check rrr_live rrr_pipelines tests bench
 	$(BIN)/mypy

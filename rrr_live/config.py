@@ -108,6 +108,8 @@ class Settings(BaseSettings):
             value = getattr(self, name)
             if isinstance(value, SecretStr):
                 out[name] = redact_url(value.get_secret_value())
+            elif isinstance(value, str) and "://" in value:  # e.g. a tracking URI with basic auth
+                out[name] = redact_url(value)
             else:
                 out[name] = str(value) if isinstance(value, Path) else value
         return out

@@ -1,7 +1,37 @@
 """The one documented exception hierarchy of RRR.
 
 Business rejections (a denied order, a halted trading state) are values, not exceptions.
-Exceptions are for real failures; each carries a message a user can act on.
+Exceptions are for real failures; each carries a one-line message a user can act on, and the
+``rrr`` CLI prints any ``RRRError`` as ``Error: <message>`` without a traceback. Classes that
+reject a bad argument also derive from ``ValueError`` (marked ``+ValueError``)::
+
+    RRRError
+    ├── ConfigError                     invalid or missing setting (names it)
+    ├── DatabaseUnavailableError        PostgreSQL unreachable (host and fix; never a password)
+    ├── EmbeddedServerError             embedded PostgreSQL cannot start, recover or stop
+    ├── MigrationError                  a schema migration failed or was edited after applying
+    ├── ServiceStartError               MLflow or Dagster did not come up (rrr_pipelines.stack)
+    ├── TradingCoreError                rrr_live.domain.errors
+    │   ├── InstrumentError
+    │   ├── InvalidOrderTransition
+    │   ├── BookError
+    │   ├── UnknownOrderError
+    │   └── BacktestInputError
+    ├── FeatureSpecError +ValueError    rrr_live.features.errors
+    ├── FeatureInputError +ValueError
+    ├── RiskInputError +ValueError      rrr_live.risk.ewma
+    ├── ModelError                      rrr_live.models.errors
+    │   ├── ArchitectureConfigError
+    │   ├── InferenceInputError
+    │   └── ModelLoadError
+    │       ├── ManifestError, ChecksumMismatchError, UnknownArchitectureError
+    │       └── UnsafePayloadError, WeightsMismatchError, CanaryMismatchError
+    └── (rrr_pipelines)
+        ├── SourceError                 lib.sources: FilesSourceError, RestSourceError
+        ├── RegistryError               MLflow model registry
+        ├── StackingError, TrainingDataError          lib.ml.ensemble, lib.ml.lightning_modules
+        ├── LabelError, SplitError, MetricError +ValueError   lib.ml.labels/splits/metrics
+        └── EvaluationError, BaselineError, GateError +ValueError   lib.ml.evaluation/baselines/gate
 """
 
 from __future__ import annotations
@@ -25,3 +55,7 @@ class EmbeddedServerError(RRRError):
 
 class MigrationError(RRRError):
     """A schema migration failed or an applied migration was edited afterwards."""
+
+
+class ServiceStartError(RRRError):
+    """A local service (MLflow server, Dagster) exited or did not answer in time."""

@@ -11,22 +11,22 @@ import contextlib
 import ctypes
 import logging
 import os
-import shutil
 import signal
 import subprocess
 import sys
 import time
 import urllib.request
 from dataclasses import dataclass, field
+from importlib import resources
 from pathlib import Path
 
-from rrr_live.config import Settings
+from rrr_live.config import Settings, redact_url
+from rrr_live.errors import ConfigError, ServiceStartError
 from rrr_live.persistence.databases import Databases, prepare_databases
 from rrr_live.persistence.server import read_postmaster, stop_embedded
 
 log = logging.getLogger(__name__)
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
 _PR_SET_PDEATHSIG = 1
 
 
@@ -37,14 +37,28 @@ def _die_with_parent() -> None:  # runs in the child between fork and exec
     libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
-def _read_env_file(path: Path) -> dict[str, str]:
+def stack_config(name: str) -> str:
+    """Return the text of a configuration file shipped in ``rrr_pipelines/stack_config/``.
+
+    Raises:
+        ConfigError: the file is missing from this install (one line, names the fix).
+    """
+    resource = resources.files("rrr_pipelines").joinpath("stack_config", name)
+    try:
+        return resource.read_text(encoding="utf-8")
+    except (FileNotFoundError, NotADirectoryError) as e:
+        raise ConfigError(
+            f"the rrr install lacks its stack configuration stack_config/{name}; reinstall rrr"
+        ) from e
+
+
+def _parse_env(text: str) -> dict[str, str]:
     env: dict[str, str] = {}
-    if path.exists():
-        for line in path.read_text().splitlines():
-            line = line.strip()
-            if line and not line.startswith("#") and "=" in line:
-                key, value = line.split("=", 1)
-                env[key.strip()] = value.strip()
+    for line in text.splitlines():
+        line = line.strip()
+        if line and not line.startswith("#") and "=" in line:
+            key, value = line.split("=", 1)
+            env[key.strip()] = value.strip()
     return env
 
 
@@ -69,12 +83,19 @@ def service_env(settings: Settings, dbs: Databases) -> dict[str, str]:
 
 
 def prepare_dagster_home(settings: Settings) -> Path:
-    """Create DAGSTER_HOME under RRR_HOME and install the repository's dagster.yaml there."""
+    """Create DAGSTER_HOME under RRR_HOME and write the packaged dagster.yaml and workspace.yaml.
+
+    Raises:
+        ConfigError: the packaged instance config is missing or does not put storage in
+            PostgreSQL (Dagster would otherwise fall back to SQLite without a word).
+    """
+    instance_yaml = stack_config("dagster.yaml")
+    if "postgres_url:" not in instance_yaml:
+        raise ConfigError("the packaged dagster.yaml does not configure PostgreSQL storage")
     home = settings.dagster_home
     home.mkdir(parents=True, exist_ok=True)
-    src = REPO_ROOT / "dagster.yaml"
-    if src.exists():
-        shutil.copyfile(src, home / "dagster.yaml")
+    (home / "dagster.yaml").write_text(instance_yaml, encoding="utf-8")
+    (home / "workspace.yaml").write_text(stack_config("workspace.yaml"), encoding="utf-8")
     return home
 
 
@@ -147,12 +168,12 @@ def wait_http(
     """Poll ``url`` until it answers 200; fail early if the process ``proc`` died.
 
     Raises:
-        RuntimeError: on timeout or when the process exits first.
+        ServiceStartError: on timeout or when the process exits first.
     """
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if proc is not None and proc.poll() is not None:
-            raise RuntimeError(f"{name} exited (code {proc.returncode}); see logs")
+            raise ServiceStartError(f"{name} exited with code {proc.returncode}")
         try:
             with urllib.request.urlopen(url, timeout=2) as resp:
                 if resp.status == 200:
@@ -160,7 +181,7 @@ def wait_http(
         except OSError:
             pass
         time.sleep(0.25)
-    raise RuntimeError(f"{url} did not answer within {timeout_s:.0f}s")
+    raise ServiceStartError(f"{name} at {url} did not answer within {timeout_s:.0f}s")
 
 
 def http_ok(url: str) -> bool:
@@ -181,53 +202,71 @@ def open_stack(settings: Settings) -> tuple[Stack, Databases, dict[str, str]]:
     return stack, dbs, service_env(settings, dbs)
 
 
+def dagster_environment(settings: Settings) -> dict[str, str]:
+    """Databases ready, DAGSTER_HOME written: the environment for any ``dagster`` command."""
+    dbs = prepare_databases(settings)
+    prepare_dagster_home(settings)
+    return service_env(settings, dbs)
+
+
 def _pg_running(settings: Settings) -> bool:
     state = read_postmaster(settings.pg_data.resolve())
     return state is not None and state.running
 
 
-def mlflow_server_argv(
-    backend_url: str, artifacts: Path, host: str, port: int, workers: str = "1"
-) -> list[str]:
-    """The `mlflow server` command line: PostgreSQL backend store, proxied local artifacts."""
+def mlflow_server_argv(artifacts: Path, host: str, port: int, workers: str = "1") -> list[str]:
+    """The `mlflow server` command line: proxied local artifacts; no backend URI (see env)."""
     return [
-        sys.executable, "-m", "mlflow", "server", "--backend-store-uri", backend_url,
+        sys.executable, "-m", "mlflow", "server",
         "--artifacts-destination", str(artifacts), "--host", host, "--port", str(port),
         "--workers", workers,
     ]  # fmt: skip
 
 
 def mlflow_env() -> dict[str, str]:
-    """The MLflow server environment from ``mlflow/server.env`` (job runner, telemetry off)."""
-    return _read_env_file(REPO_ROOT / "mlflow" / "server.env")
+    """The packaged MLflow server environment (``mlflow-server.env``: job runner, telemetry off)."""
+    return _parse_env(stack_config("mlflow-server.env"))
+
+
+def mlflow_server_env(base: dict[str, str], backend_url: str) -> dict[str, str]:
+    """Environment of the MLflow server: ``base``, the packaged settings and the backend store.
+
+    The backend URI may hold a database password, so it travels in the environment
+    (``MLFLOW_BACKEND_STORE_URI``, read by ``mlflow server``), never on the command line.
+    """
+    return {**base, **mlflow_env(), "MLFLOW_BACKEND_STORE_URI": backend_url}
+
+
+def _log_name(stack: Stack, service: Service) -> str:
+    return f"{service.name} (log: {stack.settings.home / 'logs' / service.name}.log)"
 
 
 def start_mlflow(stack: Stack, dbs: Databases, env: dict[str, str]) -> Service | None:
     """Start the MLflow server unless one already answers at the tracking URI."""
     settings = stack.settings
     if settings.mlflow_tracking_uri or http_ok(f"{settings.tracking_uri}/health"):
-        log.info("using MLflow at %s", settings.tracking_uri)
+        log.info("using MLflow at %s", redact_url(settings.tracking_uri))
         return None
     settings.artifacts_dir.mkdir(parents=True, exist_ok=True)
+    server_env = mlflow_server_env(env, dbs.mlflow_url())
     argv = mlflow_server_argv(
-        dbs.mlflow_url(), settings.artifacts_dir, settings.mlflow_host, settings.mlflow_port,
-        env.get("MLFLOW_WORKERS", "1"),
+        settings.artifacts_dir, settings.mlflow_host, settings.mlflow_port,
+        server_env.get("MLFLOW_WORKERS", "1"),
     )  # fmt: skip
-    service = stack.spawn("mlflow", argv, env, settings.tracking_uri)
-    wait_http(f"{settings.tracking_uri}/health", 90, service.proc, service.name)
+    service = stack.spawn("mlflow", argv, server_env, settings.tracking_uri)
+    wait_http(f"{settings.tracking_uri}/health", 90, service.proc, _log_name(stack, service))
     return service
 
 
 def start_dagster(stack: Stack, env: dict[str, str]) -> Service:
     """Start ``dagster dev`` (webserver + daemon) on the configured loopback port."""
     settings = stack.settings
-    workspace = REPO_ROOT / "workspace.yaml"
-    target = ["-w", str(workspace)] if workspace.exists() else ["-m", "rrr_pipelines.definitions"]
+    workspace = prepare_dagster_home(settings) / "workspace.yaml"
     argv = [
-        sys.executable, "-m", "dagster", "dev", *target,
+        sys.executable, "-m", "dagster", "dev", "-w", str(workspace),
         "-h", settings.dagster_host, "-p", str(settings.dagster_port),
     ]  # fmt: skip
     url = f"http://{settings.dagster_host}:{settings.dagster_port}"
     service = stack.spawn("dagster", argv, {**env, "PYTHONUNBUFFERED": "1"}, url)
-    wait_http(f"{url}/server_info", 120, service.proc, service.name)
+    wait_http(f"{url}/server_info", 120, service.proc, _log_name(stack, service))
     return service

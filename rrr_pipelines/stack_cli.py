@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import signal
@@ -9,10 +10,14 @@ import subprocess
 import sys
 import threading
 import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import click
+import psutil
 
-from rrr_live.config import Settings
+from rrr_live.config import Settings, redact_url
+from rrr_live.errors import ServiceStartError
 from rrr_pipelines.stack import open_stack, start_dagster, start_mlflow
 
 log = logging.getLogger(__name__)
@@ -34,10 +39,10 @@ def run_up(settings: Settings) -> None:
         mlflow = start_mlflow(stack, dbs, env)
         dagster = start_dagster(stack, env)
         click.echo(f"PostgreSQL  {dbs.address.describe()}")
-        click.echo(f"MLflow UI   {mlflow.url if mlflow else settings.tracking_uri}")
+        click.echo(f"MLflow UI   {mlflow.url if mlflow else redact_url(settings.tracking_uri)}")
         click.echo(f"Dagster UI  {dagster.url}")
         click.echo("Ctrl-C stops everything.")
-        _pid_file(settings).write_text(str(os.getpid()))
+        _write_atomically(_pid_file(settings), json.dumps(asdict(ProcessIdentity.of(os.getpid()))))
         while not stop.wait(0.5):
             dead = [s.name for s in stack.services if not s.alive()]
             if dead:
@@ -49,9 +54,54 @@ def run_up(settings: Settings) -> None:
         click.echo("stack stopped")
 
 
-def _pid_file(settings: Settings):
+def _pid_file(settings: Settings) -> Path:
     settings.home.mkdir(parents=True, exist_ok=True)
     return settings.home / "stack.pid"
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    """Write ``text`` so that a reader sees the old file or the whole new one, never a part."""
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+@dataclass(frozen=True)
+class ProcessIdentity:
+    """A PID plus what makes it one process: its start time and command line (from /proc).
+
+    A PID alone can be reused by an unrelated process after ours died; signalling it then
+    would hit a stranger.
+    """
+
+    pid: int
+    create_time: float
+    cmdline: list[str]
+
+    @classmethod
+    def of(cls, pid: int) -> ProcessIdentity:
+        """Identity of the live process ``pid`` (raises ``psutil.Error`` if there is none)."""
+        proc = psutil.Process(pid)
+        return cls(pid, proc.create_time(), proc.cmdline())
+
+    @classmethod
+    def load(cls, text: str) -> ProcessIdentity | None:
+        """Parse a PID file; None when it is not one we wrote."""
+        try:
+            raw = json.loads(text)
+            return cls(int(raw["pid"]), float(raw["create_time"]), list(raw["cmdline"]))
+        except (ValueError, KeyError, TypeError):
+            return None
+
+    def is_running(self) -> bool:
+        """True when ``pid`` is still the process recorded here (same start time and argv)."""
+        try:
+            now = ProcessIdentity.of(self.pid)
+            zombie = psutil.Process(self.pid).status() == psutil.STATUS_ZOMBIE
+        except psutil.Error:
+            return False
+        same_start = abs(now.create_time - self.create_time) < 0.05
+        return not zombie and same_start and now.cmdline == self.cmdline
 
 
 def start_background(settings: Settings) -> None:
@@ -66,23 +116,27 @@ def start_background(settings: Settings) -> None:
     deadline = time.monotonic() + 240
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise click.ClickException(f"stack failed to start; see {log_dir / 'stack.log'}")
+            raise ServiceStartError(f"stack failed to start; see {log_dir / 'stack.log'}")
         if _pid_file(settings).exists():
             click.echo(f"stack running in the background (pid {proc.pid}); `rrr down` stops it")
             return
         time.sleep(0.5)
-    raise click.ClickException("stack did not come up within 240 s")
+    raise ServiceStartError(f"stack did not come up within 240 s; see {log_dir / 'stack.log'}")
 
 
 def stop_background(settings: Settings, timeout_s: float = 20.0) -> None:
-    """Send SIGTERM to the background supervisor and wait for it to finish."""
+    """Send SIGTERM to the background supervisor, if it is still the one we started; wait."""
     pid_file = _pid_file(settings)
     if not pid_file.exists():
         click.echo("no background stack is running")
         return
-    pid = int(pid_file.read_text())
+    owner = ProcessIdentity.load(pid_file.read_text())
+    if owner is None or not owner.is_running():
+        pid_file.unlink(missing_ok=True)
+        click.echo("no background stack is running (stale pid file removed; nothing signalled)")
+        return
     try:
-        os.kill(pid, signal.SIGTERM)
+        os.kill(owner.pid, signal.SIGTERM)
     except ProcessLookupError:
         pid_file.unlink(missing_ok=True)
         click.echo("no background stack is running (stale pid file removed)")

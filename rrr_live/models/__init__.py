@@ -1,5 +1,6 @@
 """Model architectures, the pickle-free artifact format and its loader (no training code)."""
 
+from rrr_live.models.architecture_registry import ARCHITECTURES, build_network
 from rrr_live.models.ensemble import Ensemble, Member
 from rrr_live.models.errors import (
     CanaryMismatchError,
@@ -12,7 +13,6 @@ from rrr_live.models.errors import (
     WeightsMismatchError,
 )
 from rrr_live.models.loader import LoadedEnsemble, load_model
-from rrr_live.models.registry import ARCHITECTURES, build_network
 from rrr_live.models.saver import save_model
 from rrr_live.models.window import RingWindow
 

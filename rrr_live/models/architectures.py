@@ -8,7 +8,7 @@ Every network maps standardized inputs to one standardized prediction per row:
 
 The output always has shape ``(batch,)``. Constructors take ``n_features`` (and ``window`` for
 window networks) from the ensemble's input schema; every other argument is a hyper-parameter
-that comes from configuration (see :mod:`rrr_live.models.registry`).
+that comes from configuration (see :mod:`rrr_live.models.architecture_registry`).
 """
 
 from __future__ import annotations

@@ -8,7 +8,8 @@ stored in the same pickle-free model format as the ensemble and served by the sa
   standardization set to mean 0, std 1 so the raw feature passes through unchanged);
 * buy-and-hold: zero weights and a constant positive bias.
 
-Registered in :mod:`rrr_live.models.registry` under ``"linear"``; it has no hyper-parameters.
+Registered in :mod:`rrr_live.models.architecture_registry` under ``"linear"``; it has no
+hyper-parameters.
 """
 
 from __future__ import annotations

@@ -19,6 +19,7 @@ import numpy.typing as npt
 import safetensors.torch
 import torch
 
+from rrr_live.models.architecture_registry import build_network
 from rrr_live.models.ensemble import Ensemble, FloatArray, Member, Role
 from rrr_live.models.errors import (
     CanaryMismatchError,
@@ -33,7 +34,6 @@ from rrr_live.models.manifest import (
     Manifest,
     sha256_bytes,
 )
-from rrr_live.models.registry import build_network
 from rrr_live.models.saver import CANARY_ATOL, canary_outputs
 
 logger = logging.getLogger(__name__)

@@ -13,10 +13,10 @@ import numpy.typing as npt
 import safetensors.torch
 import torch
 
+from rrr_live.models.architecture_registry import build_network
 from rrr_live.models.ensemble import Ensemble, FloatArray, Member
 from rrr_live.models.errors import ModelError
 from rrr_live.models.manifest import InputSchema, Manifest, MemberEntry, sha256_bytes
-from rrr_live.models.registry import build_network
 
 logger = logging.getLogger(__name__)
 

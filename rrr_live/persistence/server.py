@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import psutil
 
@@ -29,6 +30,9 @@ log = logging.getLogger(__name__)
 
 EMBEDDED_USER = "embedded_postgres"
 _START_TIMEOUT_S = 60.0
+# Retries ride out a restarting server; with a 3 s connect timeout per attempt a server that is
+# down is reported within about 6 s (the CLI promises one line within 10 s).
+_EXTERNAL_WAIT_S = 3.0
 
 
 @dataclass(frozen=True)
@@ -134,21 +138,20 @@ def _spawn_server(pgdata: Path) -> None:
             start_new_session=True,  # the server must outlive our process group
         )
     except subprocess.CalledProcessError as e:
-        tail = _log_tail(pgdata)
+        reason = _last_line(e.stderr) or f"exit code {e.returncode}"
+        where = f"{pgdata} (server log: {pgdata / 'log'})"
         raise EmbeddedServerError(
-            f"embedded PostgreSQL failed to start in {pgdata}: {e.stderr.strip()[-500:]}\n{tail}"
+            f"embedded PostgreSQL failed to start in {where}: {reason}"
         ) from e
     except subprocess.TimeoutExpired as e:
-        raise EmbeddedServerError(f"embedded PostgreSQL start timed out in {pgdata}") from e
+        raise EmbeddedServerError(
+            f"embedded PostgreSQL start timed out in {pgdata} (server log: {pgdata / 'log'})"
+        ) from e
 
 
-def _log_tail(pgdata: Path, lines: int = 15) -> str:
-    log_file = pgdata / "log"
-    if not log_file.exists():
-        return ""
-    return "server log tail:\n" + "\n".join(
-        log_file.read_text(errors="replace").splitlines()[-lines:]
-    )
+def _last_line(text: str | None) -> str:
+    lines = [line.strip() for line in (text or "").splitlines() if line.strip()]
+    return lines[-1][:300] if lines else ""
 
 
 def stop_embedded(pgdata: Path, timeout_s: float = 15.0) -> bool:
@@ -181,7 +184,8 @@ def wait_until_ready(address: ServerAddress, timeout_s: float = 10.0) -> None:
             psycopg2.connect(address.url("postgres"), connect_timeout=3).close()
             return
         except psycopg2.OperationalError as e:
-            if time.monotonic() > deadline:
+            # A refused password does not heal by retrying; a server still starting may.
+            if time.monotonic() > deadline or "authentication failed" in str(e):
                 raise DatabaseUnavailableError(
                     f"PostgreSQL at {address.describe()} does not answer: {_first_line(e)}"
                 ) from e
@@ -202,25 +206,32 @@ def server_address(settings: Settings, *, start: bool = True) -> ServerAddress:
     if settings.database_url is not None:
         address = parse_server_url(settings.database_url.get_secret_value())
         try:
-            wait_until_ready(address, timeout_s=5.0)
+            wait_until_ready(address, timeout_s=_EXTERNAL_WAIT_S)
         except DatabaseUnavailableError as e:
             reason = _first_line(e.__cause__) if e.__cause__ else str(e)
             raise DatabaseUnavailableError(
-                f"RRR_DATABASE_URL: cannot reach PostgreSQL at {address.describe()}: {reason}"
+                f"RRR_DATABASE_URL: cannot reach PostgreSQL at {address.describe()}: {reason}; "
+                "start that server, or unset RRR_DATABASE_URL to use the embedded one"
             ) from e
         return address
     if start:
         return start_embedded(settings.pg_data)
     state = read_postmaster(settings.pg_data.resolve())
     if state is None or not state.running:
-        raise EmbeddedServerError("the embedded PostgreSQL is not running (run `rrr db up`)")
+        raise EmbeddedServerError(
+            f"the embedded PostgreSQL in {settings.pg_data} is not running; "
+            "start it with `rrr db up`"
+        )
     return ServerAddress(user="postgres", host=state.socket_dir, port=state.port)
 
 
 def ensure_databases(address: ServerAddress, names: list[str]) -> list[str]:
-    """Create each database in ``names`` that does not exist yet; return those created."""
+    """Create each database in ``names`` that does not exist yet; return those created.
+
+    Raises:
+        DatabaseUnavailableError: a database is missing and this role may not create it.
+    """
     import psycopg2
-    from psycopg2 import sql
 
     created: list[str] = []
     conn = psycopg2.connect(address.url("postgres"), connect_timeout=5)
@@ -229,12 +240,24 @@ def ensure_databases(address: ServerAddress, names: list[str]) -> list[str]:
         with conn.cursor() as cur:
             for name in names:
                 cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,))
-                if cur.fetchone() is None:
-                    try:
-                        cur.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-                        created.append(name)
-                    except psycopg2.errors.DuplicateDatabase:
-                        pass  # created concurrently by another `db up`
+                if cur.fetchone() is None and _create_database(cur, name, address):
+                    created.append(name)
     finally:
         conn.close()
     return created
+
+
+def _create_database(cur: Any, name: str, address: ServerAddress) -> bool:
+    import psycopg2
+    from psycopg2 import sql
+
+    try:
+        cur.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    except psycopg2.errors.DuplicateDatabase:
+        return False  # created concurrently by another `db up`
+    except psycopg2.errors.InsufficientPrivilege as e:
+        raise DatabaseUnavailableError(
+            f"database {name!r} does not exist on {address.describe()} and user "
+            f"{address.user!r} may not create it ({_first_line(e)}); create it, or grant CREATEDB"
+        ) from e
+    return True

@@ -1,11 +1,13 @@
 """The ``rrr`` command line: database, stack, demo, configuration (and later model/risk/live).
 
-Heavy imports stay inside commands so ``rrr --help`` and ``rrr db status`` answer fast.
+Heavy imports stay inside commands so ``rrr --help`` and ``rrr db status`` answer fast. Every
+``RRRError`` raised by any command, eager or lazy, becomes one line ``Error: …`` and exit code 1.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Callable
 from functools import wraps
@@ -13,28 +15,41 @@ from typing import Any, TypeVar
 
 import click
 
-from rrr_live.config import get_settings
+from rrr_live.config import get_settings, redact_url
 from rrr_live.errors import RRRError
 from rrr_live.logs import configure_logging
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+def one_line(err: BaseException) -> str:
+    """The message of ``err`` folded onto one line (a CLI error is never a wall of text)."""
+    lines = [line.strip() for line in str(err).splitlines() if line.strip()]
+    return "; ".join(lines) or type(err).__name__
+
+
 def friendly_errors(fn: F) -> F:
-    """Turn RRR failures into one clear line and exit code 1, without a traceback."""
+    """Give a command the top-level treatment of ``RRRError`` when it is invoked on its own.
+
+    Commands under ``cli`` need nothing: ``LazyGroup.invoke`` already does this for them.
+    """
 
     @wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return fn(*args, **kwargs)
         except RRRError as e:
-            raise click.ClickException(str(e)) from e
+            raise click.ClickException(one_line(e)) from e
 
     return wrapper  # type: ignore[return-value]
 
 
 class LazyGroup(click.Group):
-    """A group whose heavier subgroups are imported only when invoked (or listed in --help)."""
+    """The top-level group: lazy subgroups, and one place that turns RRR failures into one line.
+
+    Heavier subgroups are imported only when invoked (or listed in --help); add one by adding a
+    row to ``lazy``.
+    """
 
     lazy: dict[str, str] = {  # noqa: RUF012 - class-level registry, read-only
         "risk": "rrr_pipelines.cli.risk:risk",
@@ -55,15 +70,16 @@ class LazyGroup(click.Group):
         command: click.Command = getattr(importlib.import_module(module), attr)
         return command
 
+    def invoke(self, ctx: click.Context) -> Any:
+        """Run the command; an ``RRRError`` anywhere below prints one line, no traceback."""
+        return friendly_errors(super().invoke)(ctx)
+
 
 @click.group(cls=LazyGroup)
 @click.option("--log-level", default=None, help="Override RRR_LOG_LEVEL.")
 def cli(log_level: str | None) -> None:
     """RRR: ML trading platform (Dagster + MLflow) and live runner."""
-    try:
-        settings = get_settings()
-    except RRRError as e:
-        raise click.ClickException(str(e)) from e
+    settings = get_settings()
     configure_logging(log_level or settings.log_level, settings.log_format)
 
 
@@ -74,7 +90,6 @@ def db() -> None:
 
 
 @db.command("up")
-@friendly_errors
 def db_up() -> None:
     """Start the embedded server if needed, create the databases, migrate the schema."""
     from rrr_live.persistence.databases import prepare_databases
@@ -86,7 +101,6 @@ def db_up() -> None:
 
 
 @db.command("down")
-@friendly_errors
 def db_down() -> None:
     """Stop the embedded server (an external server is never stopped)."""
     from rrr_live.persistence.server import stop_embedded
@@ -100,7 +114,6 @@ def db_down() -> None:
 
 
 @db.command("status")
-@friendly_errors
 def db_status() -> None:
     """Say whether the server runs and where; exit 1 when it does not."""
     from rrr_live.persistence.server import read_postmaster, server_address
@@ -112,7 +125,7 @@ def db_status() -> None:
         return
     state = read_postmaster(settings.pg_data.resolve())
     if state is None or not state.running:
-        click.echo(f"embedded PostgreSQL in {settings.pg_data}: stopped")
+        click.echo(f"embedded PostgreSQL in {settings.pg_data}: stopped (`rrr db up` starts it)")
         sys.exit(1)
     where = f"pid {state.pid}, socket {state.socket_dir}"
     click.echo(f"embedded PostgreSQL in {settings.pg_data}: running ({where})")
@@ -121,14 +134,15 @@ def db_status() -> None:
 @db.command("url")
 @click.option("--db", "database", type=click.Choice(["rrr", "dagster", "mlflow"]), default="rrr")
 @click.option("--driver", type=click.Choice(["libpq", "psycopg2", "asyncpg"]), default="libpq")
-@friendly_errors
-def db_url(database: str, driver: str) -> None:
+@click.option("--show-password", is_flag=True, help="Print the password instead of ***.")
+def db_url(database: str, driver: str, show_password: bool) -> None:
     """Print the connection URL of one database (starts the embedded server if needed)."""
     from rrr_live.persistence.databases import prepare_databases
 
     dbs = prepare_databases(get_settings())
     name = {"rrr": dbs.rrr_db, "dagster": dbs.dagster_db, "mlflow": dbs.mlflow_db}[database]
-    click.echo(dbs.address.url(name, driver))  # type: ignore[arg-type]
+    url = dbs.address.url(name, driver)  # type: ignore[arg-type]
+    click.echo(url if show_password else redact_url(url))
 
 
 # ----------------------------------------------------------------------- config
@@ -153,7 +167,6 @@ def config_show(as_json: bool) -> None:
 # ------------------------------------------------------------------------ stack
 @cli.command("up")
 @click.option("--background", is_flag=True, help="Detach; stop later with `rrr down`.")
-@friendly_errors
 def up(background: bool) -> None:
     """Start PostgreSQL, the MLflow server and Dagster (webserver + daemon); Ctrl-C stops all."""
     from rrr_pipelines.stack_cli import run_up, start_background
@@ -165,7 +178,6 @@ def up(background: bool) -> None:
 
 
 @cli.command("down")
-@friendly_errors
 def down() -> None:
     """Stop a stack started with `rrr up --background`."""
     from rrr_pipelines.stack_cli import stop_background
@@ -175,9 +187,28 @@ def down() -> None:
 
 @cli.command("demo")
 @click.option("--keep-running", is_flag=True, help="Leave the services up afterwards.")
-@friendly_errors
 def demo(keep_running: bool) -> None:
     """Run the end-to-end demo on embedded defaults and print a summary."""
     from rrr_pipelines.demo import run_demo
 
     run_demo(get_settings(), keep_running=keep_running)
+
+
+@cli.command(
+    "dagster",
+    context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False},
+    add_help_option=False,
+)
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+def dagster_cli(args: tuple[str, ...]) -> None:
+    """Run the `dagster` CLI on RRR's instance (e.g. `rrr dagster instance info`).
+
+    Sets DAGSTER_HOME (with the packaged dagster.yaml: PostgreSQL storage) and the database URLs
+    in the environment, as `rrr up` does, then hands over to `dagster ARGS…`.
+    """
+    from rrr_pipelines.stack import dagster_environment
+
+    env = dagster_environment(get_settings())
+    argv = [sys.executable, "-m", "dagster", *args]
+    sys.stdout.flush()
+    os.execve(sys.executable, argv, env)

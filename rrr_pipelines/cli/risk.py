@@ -10,8 +10,8 @@ from typing import TextIO
 import click
 import pandas as pd
 
-from rrr_live.risk.ewma import RiskInputError
-from rrr_pipelines.lib.risk.backtest import CSV_COLUMNS, BacktestResult
+from rrr_pipelines.cli.main import friendly_errors
+from rrr_pipelines.lib.risk.backtest import CSV_COLUMNS, VarBacktestResult
 from rrr_pipelines.lib.risk.data import load_returns
 from rrr_pipelines.lib.risk.rolling import ALL_METHODS
 from rrr_pipelines.lib.risk.var_backtest import run_var_backtest
@@ -27,7 +27,7 @@ def _utc_day(value: str, name: str) -> pd.Timestamp:
     return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
 
 
-def _format_row(result: BacktestResult) -> dict[str, str]:
+def _format_row(result: VarBacktestResult) -> dict[str, str]:
     row = result.row()
     out: dict[str, str] = {}
     for k, v in row.items():
@@ -77,6 +77,7 @@ def _emit(rows: list[dict[str, str]], fh: TextIO, header: bool) -> None:
 @click.option("--end", required=True, help="Last evaluation day (inclusive).")
 @click.option("--csv", "csv_target", default="-", show_default=True, help="Output file or '-'.")
 @click.option("--exceedances", default=None, help="Also write the exceedance list (file or '-').")
+@friendly_errors
 def var_backtest(
     source: str,
     symbol: str,
@@ -100,21 +101,18 @@ def var_backtest(
         raise click.UsageError(f"--start {start} is after --end {end}")
     if window < 2:
         raise click.UsageError(f"--window must be at least 2, got {window}")
-    try:
-        returns = load_returns(source, symbol)
-        runs = [
-            run_var_backtest(returns, m, a, t0, t1, window=window, fit_until=fit)
-            for m in methods
-            for a in alphas
-        ]
-    except RiskInputError as e:
-        raise click.ClickException(str(e)) from e
+    returns = load_returns(source, symbol)
+    runs = [
+        run_var_backtest(returns, m, a, t0, t1, window=window, fit_until=fit)
+        for m in methods
+        for a in alphas
+    ]
     _write_rows([_format_row(res) for res, _ in runs], csv_target)
     if exceedances:
         _write_exceedances([res for res, _ in runs], exceedances)
 
 
-def _write_exceedances(results: list[BacktestResult], target: str) -> None:
+def _write_exceedances(results: list[VarBacktestResult], target: str) -> None:
     frames = []
     for res in results:
         exc = res.exceedances.reset_index()

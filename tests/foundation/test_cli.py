@@ -1,17 +1,12 @@
 """`rrr db …`, `rrr config show`, and `rrr up --background` / `rrr down` as a user runs them."""
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
-import psutil
 import pytest
 from click.testing import CliRunner
 
 from rrr_pipelines.cli.main import cli
-from tests.kit.services import free_port
 
 
 def test_db_lifecycle_up_status_url_down(rrr_home: Path) -> None:
@@ -26,6 +21,7 @@ def test_db_lifecycle_up_status_url_down(rrr_home: Path) -> None:
         assert status.exit_code == 0 and "running" in status.output
         url = runner.invoke(cli, ["db", "url", "--db", "mlflow", "--driver", "psycopg2"])
         assert url.output.startswith("postgresql+psycopg2://postgres@/mlflow?host=")
+        assert "stopped (`rrr db up` starts it)" in stopped.output
     finally:
         down = runner.invoke(cli, ["db", "down"])
     assert "stopped" in down.output
@@ -56,31 +52,4 @@ def test_down_without_a_background_stack_says_so(rrr_home: Path) -> None:
     assert out.exit_code == 0 and "no background stack" in out.output
 
 
-@pytest.mark.slow
-def test_background_stack_starts_and_down_stops_everything(tmp_path: Path) -> None:
-    home = tmp_path / "home"
-    env = {
-        **os.environ,
-        "RRR_HOME": str(home),
-        "RRR_MLFLOW_PORT": str(free_port()),
-        "RRR_DAGSTER_PORT": str(free_port()),
-    }
-    rrr = [sys.executable, "-m", "rrr_pipelines.cli"]
-    up = subprocess.run(
-        [*rrr, "up", "--background"], env=env, capture_output=True, text=True, timeout=300
-    )
-    assert up.returncode == 0, up.stdout + up.stderr
-    assert "running in the background" in up.stdout
-    pid = int((home / "stack.pid").read_text())
-    assert psutil.pid_exists(pid)
-    down = subprocess.run([*rrr, "down"], env=env, capture_output=True, text=True, timeout=60)
-    assert down.returncode == 0 and "stack stopped" in down.stdout
-    assert not (home / "stack.pid").exists()
-    supervisor = [psutil.Process(pid)] if psutil.pid_exists(pid) else []
-    assert psutil.wait_procs(supervisor, timeout=10)[1] == []
-    leftovers = [
-        p
-        for p in psutil.process_iter(["cmdline"])
-        if str(home) in " ".join(p.info["cmdline"] or [])
-    ]
-    assert psutil.wait_procs(leftovers, timeout=10)[1] == []
+# `rrr up --background` / `rrr down` end to end: tests/foundation/test_secrets.py.

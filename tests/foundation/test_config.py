@@ -43,6 +43,8 @@ def test_redaction_hides_passwords_only() -> None:
     settings = Settings(_env_file=None, database_url="postgresql://bob:s3cret@db:5432/x")
     assert "s3cret" not in str(settings.redacted())
     assert "s3cret" not in repr(settings)
+    tracking = Settings(_env_file=None, mlflow_tracking_uri="https://ann:t0ken@mlflow.internal")
+    assert tracking.redacted()["mlflow_tracking_uri"] == "https://ann:***@mlflow.internal"
 
 
 def test_config_show_never_prints_the_secret(tmp_path: Path) -> None:

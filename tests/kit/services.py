@@ -14,7 +14,7 @@ from pathlib import Path
 from rrr_live.persistence.migrate import migrate
 from rrr_live.persistence.server import ensure_databases, start_embedded, stop_embedded
 from rrr_live.persistence.urls import ServerAddress
-from rrr_pipelines.stack import mlflow_env, mlflow_server_argv, wait_http
+from rrr_pipelines.stack import mlflow_server_argv, mlflow_server_env, wait_http
 
 _db_counter = itertools.count()
 
@@ -48,10 +48,11 @@ def fresh_database(address: ServerAddress, prefix: str = "t") -> str:
 def mlflow_server(backend_url: str, artifacts: Path) -> Iterator[str]:
     """Run ``mlflow server`` on a free loopback port, configured like ``rrr up``; yield its URI."""
     port = free_port()
-    argv = mlflow_server_argv(backend_url, artifacts, "127.0.0.1", port)
+    argv = mlflow_server_argv(artifacts, "127.0.0.1", port)
+    env = mlflow_server_env(dict(os.environ), backend_url)
     log = (artifacts.parent / "mlflow-server.log").open("wb")
     proc = subprocess.Popen(
-        argv, env={**os.environ, **mlflow_env()}, stdout=log, stderr=subprocess.STDOUT,
+        argv, env=env, stdout=log, stderr=subprocess.STDOUT,
         start_new_session=True,
     )  # fmt: skip
     uri = f"http://127.0.0.1:{port}"

@@ -18,6 +18,7 @@ from rrr_pipelines.defs.market_data.assets import market_bars
 from rrr_pipelines.defs.market_data.instruments import calendars_for
 from rrr_pipelines.defs.market_data.partitions import yearly_partitions
 from rrr_pipelines.defs.resources import DatabaseResource
+from rrr_pipelines.lib.jsonsafe import json_safe
 from rrr_pipelines.lib.quality.freshness import check_freshness
 from rrr_pipelines.lib.quality.result import CheckResult
 from rrr_pipelines.lib.quality.suite import BLOCKING_GATES, SOURCE_CALENDARS, run_blocking_gates
@@ -47,8 +48,8 @@ def check_metadata(result: CheckResult, context_meta: dict[str, Any]) -> dict[st
         context_meta: Extra entries (source, interval, window).
     """
     meta: dict[str, Any] = dict(context_meta)
-    meta["observed"] = dg.MetadataValue.json(_jsonable(result.observed))
-    meta["thresholds"] = dg.MetadataValue.json(_jsonable(result.thresholds))
+    meta["observed"] = dg.MetadataValue.json(json_safe(result.observed))
+    meta["thresholds"] = dg.MetadataValue.json(json_safe(result.thresholds))
     for key, value in result.observed.items():
         if isinstance(value, int | float) and not isinstance(value, bool):
             meta[f"observed_{key}"] = value
@@ -59,16 +60,6 @@ def check_metadata(result: CheckResult, context_meta: dict[str, Any]) -> dict[st
         table = pd.DataFrame(result.offending_records())
         meta["offending_rows"] = dg.MetadataValue.md(table.to_markdown(index=False))
     return meta
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_jsonable(v) for v in value]
-    if hasattr(value, "item"):
-        return value.item()
-    return value
 
 
 def _materialized(context: dg.AssetCheckExecutionContext) -> dict[str, Any]:

@@ -374,13 +374,13 @@ def save_baseline(
             be loaded.
     """
     from rrr_live.models import save_model
+    from rrr_live.models.architecture_registry import ARCHITECTURES
     from rrr_live.models.linear import LinearRegressor
-    from rrr_live.models.registry import ARCHITECTURES
 
     if ARCHITECTURES.get(LINEAR_ARCHITECTURE) is not LinearRegressor:
         raise BaselineError(
             "architecture 'linear' is not registered; add "
-            '"linear": LinearRegressor to ARCHITECTURES in rrr_live/models/registry.py'
+            '"linear": LinearRegressor to ARCHITECTURES in rrr_live/models/architecture_registry.py'
         )
     meta = {**dict(metadata or {}), "baseline": baseline.to_dict()}
     return save_model(

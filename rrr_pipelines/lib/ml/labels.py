@@ -17,8 +17,10 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
+from rrr_live.errors import RRRError
 
-class LabelError(ValueError):
+
+class LabelError(RRRError, ValueError):
     """Invalid label configuration or input frame; the message names the problem."""
 
 

@@ -33,7 +33,7 @@ class RegressionModule(L.LightningModule):
     """Train any registry network on a scalar label with MSE or Huber loss.
 
     Args:
-        network: A network from :mod:`rrr_live.models.registry`.
+        network: A network from :mod:`rrr_live.models.architecture_registry`.
         loss: ``"mse"`` or ``"huber"``.
         lr: AdamW learning rate.
         weight_decay: AdamW weight decay.

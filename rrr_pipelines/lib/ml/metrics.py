@@ -25,11 +25,13 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
+from rrr_live.errors import RRRError
+
 Method = Literal["pearson", "spearman"]
 FloatArray = npt.NDArray[np.float64]
 
 
-class MetricError(ValueError):
+class MetricError(RRRError, ValueError):
     """Inputs a metric cannot be computed from; the message names what is wrong."""
 
 

@@ -27,11 +27,13 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
+from rrr_live.errors import RRRError
+
 IntArray = npt.NDArray[np.int64]
 BoolArray = npt.NDArray[np.bool_]
 
 
-class SplitError(ValueError):
+class SplitError(RRRError, ValueError):
     """Segments cannot be formed as configured; the message names the segment and the numbers."""
 
 

@@ -26,7 +26,7 @@ import torch
 from lightning.pytorch.callbacks import EarlyStopping
 
 from rrr_live.models import Ensemble, Member, build_network
-from rrr_live.models.registry import input_kind
+from rrr_live.models.architecture_registry import input_kind
 from rrr_pipelines.lib.ml.ensemble import StackingResult, fit_stacking_weights
 from rrr_pipelines.lib.ml.lightning_modules import (
     BestWeights,

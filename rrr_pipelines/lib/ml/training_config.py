@@ -8,7 +8,7 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any, Literal
 
 from rrr_live.errors import ConfigError
-from rrr_live.models.registry import architecture_class, hyperparameter_names
+from rrr_live.models.architecture_registry import architecture_class, hyperparameter_names
 
 Role = Literal["return", "volatility"]
 

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from typing import Any
 
 import pandas as pd
+
+from rrr_pipelines.lib.jsonsafe import json_safe
 
 # Offending rows are a *sample* for people to read; the full count is in ``observed``.
 MAX_OFFENDING_ROWS = 20
@@ -41,27 +42,16 @@ class CheckResult:
         return [int(r) for r in self.offending["row"].tolist() if not pd.isna(r)]
 
     def offending_records(self) -> list[dict[str, Any]]:
-        """Return the offending rows as JSON-friendly dicts (timestamps as ISO strings)."""
+        """Return the offending rows as JSON-safe dicts (see ``json_safe``: ISO timestamps)."""
         records: list[dict[str, Any]] = []
         for rec in self.offending.to_dict(orient="records"):
-            records.append({str(k): _jsonable(v) for k, v in rec.items()})
+            records.append(json_safe(rec))
         return records
 
     def summary(self) -> str:
         """Return a one-line human summary, e.g. for logs."""
         verdict = "PASS" if self.passed else "FAIL"
         return f"{self.name}: {verdict} observed={self.observed} thresholds={self.thresholds}"
-
-
-def _jsonable(value: Any) -> Any:
-    """Turn pandas/numpy scalars into JSON-friendly Python values."""
-    if isinstance(value, pd.Timestamp):
-        return value.isoformat()
-    if hasattr(value, "item"):
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return str(value)
-    return value
 
 
 def offending_frame(bars: pd.DataFrame, mask: pd.Series, columns: list[str]) -> pd.DataFrame:

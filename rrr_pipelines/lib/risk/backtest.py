@@ -117,7 +117,7 @@ def basel_plus_factor(x: int) -> float:
 
 
 @dataclass(frozen=True)
-class BacktestResult:
+class VarBacktestResult:
     """Outcome of one VaR backtest."""
 
     model: str
@@ -139,7 +139,7 @@ class BacktestResult:
         return {c: getattr(self, c) for c in CSV_COLUMNS}
 
 
-def backtest_var(returns: pd.Series, var: pd.Series, alpha: float, model: str) -> BacktestResult:
+def backtest_var(returns: pd.Series, var: pd.Series, alpha: float, model: str) -> VarBacktestResult:
     """Backtest a VaR forecast series against realised returns.
 
     Args:
@@ -164,7 +164,7 @@ def backtest_var(returns: pd.Series, var: pd.Series, alpha: float, model: str) -
     lr_cc = lr_uc + lr_ind
     exc = pd.DataFrame({"ret": r[hits], "var": v[hits]}, index=returns.index[hits])
     exc["excess"] = -exc["ret"] - exc["var"]
-    return BacktestResult(
+    return VarBacktestResult(
         model=model,
         alpha=alpha,
         n=n,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 
 from rrr_live.risk.ewma import RiskInputError
-from rrr_pipelines.lib.risk.backtest import BacktestResult, backtest_var
+from rrr_pipelines.lib.risk.backtest import VarBacktestResult, backtest_var
 from rrr_pipelines.lib.risk.garch import garch_skewt_forecasts
 from rrr_pipelines.lib.risk.rolling import ALL_METHODS, rolling_var_forecasts
 
@@ -46,7 +46,7 @@ def run_var_backtest(
     end: pd.Timestamp,
     window: int = 250,
     fit_until: pd.Timestamp | None = None,
-) -> tuple[BacktestResult, pd.DataFrame]:
+) -> tuple[VarBacktestResult, pd.DataFrame]:
     """Forecast VaR with ``method`` and backtest it; returns the result and the forecast frame."""
     frame = forecast_var(returns, method, alpha, start, end, window, fit_until)
     result = backtest_var(frame["ret"], frame["var"], alpha, model=method)

@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from rrr_live.models import ARCHITECTURES, build_network
+from rrr_live.models.architecture_registry import hyperparameter_names
 from rrr_live.models.errors import ArchitectureConfigError, UnknownArchitectureError
-from rrr_live.models.registry import hyperparameter_names
 
 
 @pytest.mark.parametrize("name", sorted(ARCHITECTURES))

@@ -45,8 +45,8 @@ def real() -> RealData:
 @pytest.fixture
 def linear_registered(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """Register the ``linear`` architecture for the test if the registry lacks it."""
+    from rrr_live.models.architecture_registry import ARCHITECTURES
     from rrr_live.models.linear import LinearRegressor
-    from rrr_live.models.registry import ARCHITECTURES
 
     if "linear" not in ARCHITECTURES:
         monkeypatch.setitem(ARCHITECTURES, "linear", LinearRegressor)  # type: ignore[index]

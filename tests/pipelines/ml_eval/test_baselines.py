@@ -124,11 +124,11 @@ def test_momentum_baselines_have_the_trading_core_sign(real: RealData) -> None:
 def test_unregistered_linear_architecture_is_a_clear_error(
     real: RealData, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from rrr_live.models.registry import ARCHITECTURES
+    from rrr_live.models.architecture_registry import ARCHITECTURES
 
     if "linear" in ARCHITECTURES:
         monkeypatch.delitem(ARCHITECTURES, "linear")  # type: ignore[attr-defined]
-    with pytest.raises(BaselineError, match=r"rrr_live/models/registry\.py"):
+    with pytest.raises(BaselineError, match=r"rrr_live/models/architecture_registry\.py"):
         save_baseline(tmp_path / "x", real.ridge, feature_spec=_spec_dict(real))
 
 
