@@ -153,12 +153,19 @@ class Portfolio:
         i = self.index[symbol]
         return float(self.position_lots[i] * self.lot[i])
 
-    def _marks(self) -> F64:
+    def marks(self) -> F64:
+        """Return the mark of every symbol (its average cost where it was never marked)."""
         return np.where(np.isnan(self.last_price), self.avg_price, self.last_price)
 
     def position_notional(self) -> F64:
         """Return signed marked notional per symbol."""
-        return self.positions() * self._marks()
+        return self.positions() * self.marks()
+
+    def valuation(self) -> tuple[float, float, float]:
+        """Return ``(equity, gross exposure, net exposure)`` at the current marks."""
+        notional = self.position_notional()
+        net = float(notional.sum())
+        return self.cash + net, float(np.abs(notional).sum()), net
 
     def market_value(self) -> float:
         """Return the signed marked value of all positions."""
@@ -178,7 +185,7 @@ class Portfolio:
 
     def unrealized(self) -> F64:
         """Return unrealized PnL per symbol against the average cost."""
-        return self.positions() * (self._marks() - self.avg_price)
+        return self.positions() * (self.marks() - self.avg_price)
 
     def update_high_water_mark(self, equity: float | None = None) -> float:
         """Raise the high-water mark to ``equity`` (default: current equity) and return it."""
