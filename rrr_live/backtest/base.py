@@ -171,7 +171,7 @@ class BacktestLoop:
         self.next_oid += n
         ts = np.full(n, t, dtype=np.int64)
         self.orders.add(order_id=ids, ts=ts, sym=d.sym, lots=d.lots, ref=d.ref, code=d.codes)
-        ok = d.codes == DenyReason.OK
+        ok = d.codes == 0  # DenyReason.OK
         if ok.any():
             self.venue.send(t, r0, ids, d, ok)
 

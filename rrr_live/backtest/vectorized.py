@@ -13,6 +13,7 @@ import numpy.typing as npt
 from rrr_live.backtest.base import BacktestLoop
 from rrr_live.backtest.config import BacktestConfig
 from rrr_live.domain.instrument import to_grid_against
+from rrr_live.portfolio.numeric import nonzero1d
 from rrr_live.strategy.decision import Decision, OpenOrders
 from rrr_live.strategy.history import BarPanel
 from rrr_live.strategy.signals import SignalProvider
@@ -77,11 +78,11 @@ class BarVenue:
     def finish(self) -> None:
         """Expire what is still open at the end of data."""
         if self.open.count:
-            self.cancel(np.flatnonzero(self.open.lots), "expired at end of data")
+            self.cancel(nonzero1d(self.open.lots), "expired at end of data")
 
     def _fill(self, r0: int, idx: I64) -> None:
         panel, lot_open = self.panel, self.open.lots
-        has = np.flatnonzero(lot_open[idx])
+        has = nonzero1d(lot_open[idx])
         if not has.size:
             return
         rows, sym = r0 + has, idx[has]

@@ -16,6 +16,7 @@ import numpy as np
 import numpy.typing as npt
 
 from rrr_live.domain.events import Fill
+from rrr_live.portfolio.numeric import fsum
 
 F64 = npt.NDArray[np.float64]
 I64 = npt.NDArray[np.int64]
@@ -30,16 +31,14 @@ def average_cost_update(pos: F64, avg: F64, qty: F64, price: F64) -> tuple[F64, 
     """
     new_pos = pos + qty
     same = pos * qty >= 0
-    closed = np.where(same, 0.0, np.minimum(np.abs(qty), np.abs(pos)))
+    abs_pos, abs_qty = np.abs(pos), np.abs(qty)
+    closed = np.where(same, 0.0, np.minimum(abs_qty, abs_pos))
     realized = closed * (price - avg) * np.sign(pos)
     grown = np.abs(new_pos)
     blended = np.divide(
-        avg * np.abs(pos) + price * np.abs(qty),
-        grown,
-        out=np.zeros_like(grown),
-        where=grown > 0,
+        avg * abs_pos + price * abs_qty, grown, out=np.zeros_like(grown), where=grown > 0
     )
-    flipped = np.abs(qty) > np.abs(pos)
+    flipped = abs_qty > abs_pos
     new_avg = np.where(same, blended, np.where(flipped, price, np.where(new_pos == 0, 0.0, avg)))
     return new_pos, new_avg, realized
 
@@ -108,7 +107,7 @@ class Portfolio:
         """Apply one fill per symbol index (indices must be unique within a call)."""
         if len(idx) == 0:
             return
-        if len(idx) > 1 and len(np.unique(idx)) != len(idx):
+        if len(idx) > 1 and len(set(idx.tolist())) != len(idx):
             raise ValueError("apply_fills needs unique symbol indices; split the batch")
         qty = signed_lots * self.lot[idx]
         pos = self.position_lots[idx] * self.lot[idx]
@@ -117,9 +116,9 @@ class Portfolio:
         self.avg_price[idx] = new_avg
         self.realized[idx] += realized
         notional = qty * price
-        self.cash -= float(notional.sum()) + float(fee.sum())
-        self.fees_paid += float(fee.sum())
-        self.traded_notional += float(np.abs(notional).sum())
+        self.cash -= float(fsum(notional)) + float(fsum(fee))
+        self.fees_paid += float(fsum(fee))
+        self.traded_notional += float(fsum(np.abs(notional)))
         self.n_fills += len(idx)
         unmarked = np.isnan(self.last_price[idx])
         if unmarked.any():
@@ -164,12 +163,12 @@ class Portfolio:
     def valuation(self) -> tuple[float, float, float]:
         """Return ``(equity, gross exposure, net exposure)`` at the current marks."""
         notional = self.position_notional()
-        net = float(notional.sum())
-        return self.cash + net, float(np.abs(notional).sum()), net
+        net = float(fsum(notional))
+        return self.cash + net, float(fsum(np.abs(notional))), net
 
     def market_value(self) -> float:
         """Return the signed marked value of all positions."""
-        return float(self.position_notional().sum())
+        return float(fsum(self.position_notional()))
 
     def equity(self) -> float:
         """Return cash plus marked positions."""
@@ -177,7 +176,7 @@ class Portfolio:
 
     def gross_exposure(self) -> float:
         """Return the sum of absolute marked position notionals."""
-        return float(np.abs(self.position_notional()).sum())
+        return float(fsum(np.abs(self.position_notional())))
 
     def net_exposure(self) -> float:
         """Return the signed sum of marked position notionals."""

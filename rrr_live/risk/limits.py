@@ -43,6 +43,11 @@ F64 = npt.NDArray[np.float64]
 I64 = npt.NDArray[np.int64]
 I8 = npt.NDArray[np.int8]
 _R = DenyReason
+# plain ints for the hot path (enum attribute access costs more than the numpy call it feeds)
+_OK, _HALTED, _REDUCING = 0, int(_R.HALTED), int(_R.REDUCING_ONLY)
+_SYMBOL_REDUCING = int(_R.SYMBOL_REDUCING)
+_ORDER, _BAND, _POSITION = int(_R.ORDER_NOTIONAL), int(_R.PRICE_BAND), int(_R.POSITION)
+_GROSS, _NET, _VAR, _RATE = int(_R.GROSS), int(_R.NET), int(_R.VAR), int(_R.RATE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -300,7 +305,7 @@ class RiskEngine:
         """
         codes = np.zeros(len(idx), dtype=np.int8)
         if self.state is TradingState.HALTED:
-            codes[:] = _R.HALTED
+            codes[:] = _HALTED
         elif len(idx):
             self._per_order(codes, idx, qty, price, limit_price, mid)
             self._aggregate(codes, idx, qty, price)
@@ -318,13 +323,13 @@ class RiskEngine:
         pos = self.portfolio.position_lots[idx] * self.portfolio.lot[idx]
         post = pos + qty
         closes = (np.abs(post) < np.abs(pos)) & (post * pos >= 0)
-        codes = np.where(closes, _R.OK, _R.REDUCING_ONLY).astype(np.int8)
+        codes = np.where(closes, _OK, _REDUCING).astype(np.int8)
         self._count(codes)
         return codes
 
     def _count(self, codes: I8) -> None:
         if codes.any():
-            np.add.at(self.denied_counts, codes[codes != _R.OK], 1)
+            np.add.at(self.denied_counts, codes[codes != _OK], 1)
 
     def _per_order(
         self, codes: I8, idx: I64, qty: F64, price: F64, limit_price: F64 | None, mid: F64 | None
@@ -334,16 +339,18 @@ class RiskEngine:
         post = pos + qty
         increases = np.abs(post) > np.abs(pos)
         if self.state is TradingState.REDUCING:
-            _deny(codes, increases | (post * pos < 0), _R.REDUCING_ONLY)
+            _deny(codes, increases | (post * pos < 0), _REDUCING)
         elif self.symbol_reducing.any():
             mask = self.symbol_reducing[idx] & (increases | (post * pos < 0))
-            _deny(codes, mask, _R.SYMBOL_REDUCING)
-        _deny(codes, np.abs(qty) * price > lim.max_order_notional * scale, _R.ORDER_NOTIONAL)
+            _deny(codes, mask, _SYMBOL_REDUCING)
+        if lim.max_order_notional != math.inf:
+            _deny(codes, np.abs(qty) * price > lim.max_order_notional * scale, _ORDER)
         if limit_price is not None and mid is not None and math.isfinite(lim.price_band_bps):
             off = np.abs(limit_price - mid) > mid * lim.price_band_bps * 1e-4
-            _deny(codes, off & np.isfinite(limit_price), _R.PRICE_BAND)
-        too_big = np.abs(post) * price > lim.max_position_notional * scale
-        _deny(codes, too_big & increases, _R.POSITION)
+            _deny(codes, off & np.isfinite(limit_price), _BAND)
+        if lim.max_position_notional != math.inf:
+            too_big = np.abs(post) * price > lim.max_position_notional * scale
+            _deny(codes, too_big & increases, _POSITION)
 
     def _aggregate(self, codes: I8, idx: I64, qty: F64, price: F64) -> None:
         lim = self.limits
@@ -355,16 +362,16 @@ class RiskEngine:
         d_gross = (np.abs(pos + qty) - np.abs(pos)) * price
         d_net = qty * price
         gross, net = self.portfolio.gross_exposure(), self.portfolio.net_exposure()
-        live = codes == _R.OK
+        live = codes == _OK
         fast_gross = gross + float(np.maximum(d_gross[live], 0).sum()) <= max_gross
         if fast_gross and abs(net) + float(np.abs(d_net[live]).sum()) <= max_net:
             return
         for i in np.flatnonzero(live):
             g, n = gross + d_gross[i], net + d_net[i]
             if g > max_gross and d_gross[i] > 0:
-                codes[i] = _R.GROSS
+                codes[i] = _GROSS
             elif abs(n) > max_net and abs(n) > abs(net):
-                codes[i] = _R.NET
+                codes[i] = _NET
             else:
                 gross, net = g, n
 
@@ -373,14 +380,14 @@ class RiskEngine:
             return
         limit = self.limits.max_var * self._scale()
         notional = self.portfolio.position_notional()
-        over = self.var.deny(notional, codes == _R.OK, idx, qty * price, limit)
-        codes[over] = _R.VAR
+        over = self.var.deny(notional, codes == _OK, idx, qty * price, limit)
+        codes[over] = _VAR
 
     def _rate(self, codes: I8, ts_ns: int) -> None:
         if self.limits.max_orders_per_window == 0:
             return
-        live = np.flatnonzero(codes == _R.OK)
-        codes[live[self.admit(ts_ns, len(live)) :]] = _R.RATE
+        live = np.flatnonzero(codes == _OK)
+        codes[live[self.admit(ts_ns, len(live)) :]] = _RATE
 
     def admit(self, ts_ns: int, n_orders: int) -> int:
         """Order-rate limit: return how many of ``n_orders`` (in order) may go out at ``ts_ns``.
@@ -400,4 +407,4 @@ class RiskEngine:
 
 
 def _deny(codes: I8, mask: npt.NDArray[np.bool_], code: int) -> None:
-    codes[mask & (codes == DenyReason.OK)] = code
+    codes[mask & (codes == _OK)] = code

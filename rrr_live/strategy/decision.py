@@ -26,11 +26,13 @@ Rules, in this order:
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 import numpy.typing as npt
 
+from rrr_live.portfolio.numeric import fsum, nonzero1d
 from rrr_live.portfolio.portfolio import Portfolio
 from rrr_live.risk.limits import RiskEngine
 from rrr_live.risk.state import TradingState
@@ -46,9 +48,8 @@ _NO_F64: F64 = np.zeros(0)
 _NO_I8: I8 = np.zeros(0, dtype=np.int8)
 
 
-@dataclass(frozen=True, slots=True)
-class DecisionBatch:
-    """The symbols whose bar closed at ``ts_ns``.
+class DecisionBatch(NamedTuple):
+    """The symbols whose bar closed at ``ts_ns`` (an immutable record, one per batch).
 
     Attributes:
         ts_ns: decision time (the bar close).
@@ -91,9 +92,8 @@ class OpenOrders:
         self.count = int(np.count_nonzero(self.lots))
 
 
-@dataclass(slots=True)
 class Decision:
-    """What the step decided at one batch.
+    """What the step decided at one batch (a plain slotted record: one is made per batch).
 
     Attributes:
         ts_ns: decision time.
@@ -111,19 +111,35 @@ class Decision:
         reduce_only: the new orders are flatten orders.
     """
 
-    ts_ns: int
-    state: TradingState
-    equity: float
-    gross: float
-    net: float
-    cancel: I64 = field(default_factory=lambda: _NO_I64)
-    cancel_reason: str = ""
-    sym: I64 = field(default_factory=lambda: _NO_I64)
-    lots: I64 = field(default_factory=lambda: _NO_I64)
-    ref: F64 = field(default_factory=lambda: _NO_F64)
-    codes: I8 = field(default_factory=lambda: _NO_I8)
-    batch_pos: I64 = field(default_factory=lambda: _NO_I64)
-    reduce_only: bool = False
+    __slots__ = (
+        "batch_pos",
+        "cancel",
+        "cancel_reason",
+        "codes",
+        "equity",
+        "gross",
+        "lots",
+        "net",
+        "reduce_only",
+        "ref",
+        "state",
+        "sym",
+        "ts_ns",
+    )
+
+    def __init__(
+        self, ts_ns: int, state: TradingState, equity: float, gross: float, net: float
+    ) -> None:
+        self.ts_ns, self.state = ts_ns, state
+        self.equity, self.gross, self.net = equity, gross, net
+        self.cancel: I64 = _NO_I64
+        self.cancel_reason = ""
+        self.sym: I64 = _NO_I64
+        self.lots: I64 = _NO_I64
+        self.ref: F64 = _NO_F64
+        self.codes: I8 = _NO_I8
+        self.batch_pos: I64 = _NO_I64
+        self.reduce_only = False
 
 
 class DecisionStep:
@@ -166,13 +182,13 @@ class DecisionStep:
 
     def _halted(self, d: Decision, open_orders: OpenOrders) -> None:
         if open_orders.count:
-            d.cancel = np.flatnonzero((open_orders.lots != 0) & ~open_orders.reduce_only)
+            d.cancel = nonzero1d((open_orders.lots != 0) & ~open_orders.reduce_only)
             d.cancel_reason = "halted"
         if not self.risk.flatten_pending:
             return
         pos = self.portfolio.position_lots
         covered = (open_orders.lots != 0) & open_orders.reduce_only
-        sym = np.flatnonzero((pos != 0) & ~covered)
+        sym = nonzero1d((pos != 0) & ~covered)
         if not sym.size:
             return
         d.sym, d.lots = sym, -pos[sym]
@@ -185,11 +201,12 @@ class DecisionStep:
         idx, price, equity = batch.idx, batch.price, d.equity
         base = batch.weights()
         pos, lot = self.portfolio.position_lots[idx], self.lot[idx]
-        others = (d.gross - float(np.abs(pos * lot * price).sum())) / equity
+        cur = pos * lot * price
+        others = (d.gross - float(fsum(np.abs(cur)))) / equity
         pending = open_orders.lots[idx] if open_orders.count else None
         if pending is not None:  # open orders count as done when sizing
             pos = pos + pending
-        cur = pos * lot * price
+            cur = pos * lot * price
         target = self.strategy.portfolio_weights(base, cur / equity, others)
         delta = self.strategy.order_lots(target, equity, price, pos, lot, self.min_notional[idx])
         if pending is not None:
@@ -197,7 +214,7 @@ class DecisionStep:
             if replace.any():
                 d.cancel, d.cancel_reason = idx[replace], "replaced"
                 delta = delta + np.where(replace, pending, 0)
-        nz = np.flatnonzero(delta)
+        nz = nonzero1d(delta)
         if nz.size:
             d.sym, d.lots, d.ref, d.batch_pos = idx[nz], delta[nz], price[nz], nz
             d.codes = self.risk.check_batch(d.ts_ns, d.sym, d.lots * self.lot[d.sym], d.ref)

@@ -28,6 +28,8 @@ from typing import Literal
 import numpy as np
 import numpy.typing as npt
 
+from rrr_live.portfolio.numeric import fsum
+
 F64 = npt.NDArray[np.float64]
 I64 = npt.NDArray[np.int64]
 
@@ -116,7 +118,7 @@ class Strategy:
     def portfolio_weights(self, base_w: F64, current_w: F64, others_gross: float = 0.0) -> F64:
         """Steps 3-4 on :meth:`base_weights`: gross-leverage cap and turnover control."""
         w = base_w
-        gross = float(np.abs(np.where(w == w, w, current_w)).sum())
+        gross = float(fsum(np.abs(np.where(w == w, w, current_w))))
         room = max(0.0, self.config.max_gross_leverage - others_gross)
         if gross > room:
             w = w * (room / gross)
@@ -154,5 +156,8 @@ class Strategy:
         # position back), then truncate toward zero
         target_lots = np.trunc(raw * (1.0 + 1e-12) + np.copysign(1e-9, raw))
         delta = target_lots - position_lots
-        skip = ~(np.abs(delta) * (lot * price) >= min_notional)
+        if min_notional.any():
+            skip = ~(np.abs(delta) * (lot * price) >= min_notional)
+        else:  # the same test without a minimum: only a NaN delta fails it
+            skip = np.isnan(delta)
         return np.where(skip, 0.0, delta).astype(np.int64)
