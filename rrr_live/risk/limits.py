@@ -299,10 +299,18 @@ class RiskEngine:
     ) -> I8:
         """Check orders (signed ``qty`` units at reference ``price``) in the given order.
 
+        Each order sees the exposure left by the ones approved before it, so a batch holds at
+        most one order per symbol (a decision batch does).
+
         Returns:
             One :class:`DenyReason` code per order (``OK`` = 0). Approved orders count towards
             the order-rate limit.
+
+        Raises:
+            ValueError: if a symbol appears twice.
         """
+        if len(idx) > 1 and len(set(idx.tolist())) != len(idx):
+            raise ValueError("check_batch needs one order per symbol; split the batch")
         codes = np.zeros(len(idx), dtype=np.int8)
         if self.state is TradingState.HALTED:
             codes[:] = _HALTED
