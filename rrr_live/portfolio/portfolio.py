@@ -1,8 +1,8 @@
 """Portfolio: positions, cash, average-cost PnL, exposure, equity and high-water mark.
 
 State is held in arrays indexed by symbol, so a whole decision batch of fills or marks is one
-vectorized update; the scalar :meth:`Portfolio.apply_fill` goes through the same code. Positions
-are integer lots (exact: a position is the sum of its fills); cash and PnL are float64.
+vectorized update; the single-fill :meth:`Portfolio.apply_fill` goes through the same code.
+Positions are integer lots (exact: a position is the sum of its fills); cash and PnL are float64.
 
 Accounting identities (tested): ``cash = initial - sum(signed_qty * price) - fees`` and
 ``equity - initial = realized + unrealized - fees``.
@@ -32,37 +32,16 @@ def average_cost_update(pos: F64, avg: F64, qty: F64, price: F64) -> tuple[F64, 
     new_pos = pos + qty
     same = pos * qty >= 0
     abs_pos, abs_qty = np.abs(pos), np.abs(qty)
-    closed = np.where(same, 0.0, np.minimum(abs_qty, abs_pos))
+    # multiplying by a mask selects exactly (x * 1 == x, x * 0 == 0 for finite x >= 0) and costs
+    # less than np.where on the few symbols of a batch
+    closed = np.minimum(abs_qty, abs_pos) * ~same
     realized = closed * (price - avg) * np.sign(pos)
     grown = np.abs(new_pos)
-    blended = np.divide(
-        avg * abs_pos + price * abs_qty, grown, out=np.zeros_like(grown), where=grown > 0
-    )
+    # grown is 0 where the trade closes the position (blended unused) or pos == qty == 0
+    # (numerator 0): divide by 1 there
+    blended = (avg * abs_pos + price * abs_qty) / (grown + (grown == 0))
     flipped = abs_qty > abs_pos
-    new_avg = np.where(same, blended, np.where(flipped, price, np.where(new_pos == 0, 0.0, avg)))
-    return new_pos, new_avg, realized
-
-
-def average_cost_update_scalar(
-    pos: float, avg: float, qty: float, price: float
-) -> tuple[float, float, float]:
-    """Scalar :func:`average_cost_update` with bit-identical float results (same operations).
-
-    Returns:
-        ``(new_pos, new_avg, realized)``.
-    """
-    new_pos = pos + qty
-    same = pos * qty >= 0
-    closed = 0.0 if same else min(abs(qty), abs(pos))
-    sign = 1.0 if pos > 0 else (-1.0 if pos < 0 else 0.0)
-    realized = closed * (price - avg) * sign
-    if same:
-        grown = abs(new_pos)
-        new_avg = (avg * abs(pos) + price * abs(qty)) / grown if grown > 0 else 0.0
-    elif abs(qty) > abs(pos):
-        new_avg = price
-    else:
-        new_avg = 0.0 if new_pos == 0 else avg
+    new_avg = np.where(same, blended, np.where(flipped, price, avg * (new_pos != 0)))
     return new_pos, new_avg, realized
 
 
@@ -109,15 +88,17 @@ class Portfolio:
             return
         if len(idx) > 1 and len(set(idx.tolist())) != len(idx):
             raise ValueError("apply_fills needs unique symbol indices; split the batch")
-        qty = signed_lots * self.lot[idx]
-        pos = self.position_lots[idx] * self.lot[idx]
+        lot = self.lot[idx]
+        qty = signed_lots * lot
+        pos = self.position_lots[idx] * lot
         _, new_avg, realized = average_cost_update(pos, self.avg_price[idx], qty, price)
         self.position_lots[idx] += signed_lots
         self.avg_price[idx] = new_avg
         self.realized[idx] += realized
         notional = qty * price
-        self.cash -= float(fsum(notional)) + float(fsum(fee))
-        self.fees_paid += float(fsum(fee))
+        fees = float(fsum(fee))
+        self.cash -= float(fsum(notional)) + fees
+        self.fees_paid += fees
         self.traded_notional += float(fsum(np.abs(notional)))
         self.n_fills += len(idx)
         unmarked = np.isnan(self.last_price[idx])

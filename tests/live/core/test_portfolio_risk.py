@@ -123,8 +123,10 @@ def test_batch_checks_are_sequential_in_batch_order():
 
 def test_order_rate_limit_window():
     _, risk = make(RiskLimits(max_orders_per_window=2, rate_window_ns=100, max_drawdown=0.5))
-    codes = risk.check_batch(0, np.array([0, 1, 0]), np.ones(3), np.full(3, 10.0))
-    assert [LABELS[c] for c in codes] == ["", "", "order rate limit"]
+    codes = risk.check_batch(0, np.array([0, 1]), np.ones(2), np.full(2, 10.0))
+    assert [LABELS[c] for c in codes] == ["", ""]
+    codes = risk.check_batch(0, np.array([0]), np.ones(1), np.full(1, 10.0))
+    assert [LABELS[c] for c in codes] == ["order rate limit"]
     assert risk.check("A", 1, 10.0, 99) == Denied(DenyReason.RATE)
     assert risk.check("A", 1, 10.0, 100) == Approved()
 
