@@ -141,13 +141,13 @@ class BacktestLoop:
         """Run every decision batch in time order and assemble the result."""
         panel, venue, step = self.panel, self.venue, self.step
         starts = panel.batch_starts.tolist()
-        close_ns = panel.close_ns
+        close_ns = panel.close_ns[panel.batch_starts[:-1]].tolist()
         eq_equity, eq_cash, eq_gross, eq_net = (
             self.eq[c] for c in ("equity", "cash", "gross", "net")
         )
         for k in range(panel.n_batches):
             r0, r1 = starts[k], starts[k + 1]
-            t = int(close_ns[r0])
+            t = close_ns[k]
             venue.advance(r0, r1, t)
             idx = panel.symbol_id[r0:r1]
             batch = DecisionBatch(t, idx, panel.close[r0:r1], self._weights(k, r0, r1, idx, t))

@@ -74,6 +74,7 @@ class Portfolio:
         self.avg_price: F64 = np.zeros(n)
         self.realized: F64 = np.zeros(n)
         self.last_price: F64 = np.full(n, np.nan)
+        self._all_marked = False
         self.fees_paid = 0.0
         self.traded_notional = 0.0
         self.n_fills = 0
@@ -134,8 +135,18 @@ class Portfolio:
         return float(self.position_lots[i] * self.lot[i])
 
     def marks(self) -> F64:
-        """Return the mark of every symbol (its average cost where it was never marked)."""
-        return np.where(np.isnan(self.last_price), self.avg_price, self.last_price)
+        """Return the mark of every symbol (its average cost where it was never marked).
+
+        Marks are never unset, so once every symbol has one this is ``last_price`` itself
+        (read it, do not write it).
+        """
+        if self._all_marked:
+            return self.last_price
+        unmarked = np.isnan(self.last_price)
+        if not unmarked.any():
+            self._all_marked = True
+            return self.last_price
+        return np.where(unmarked, self.avg_price, self.last_price)
 
     def position_notional(self) -> F64:
         """Return signed marked notional per symbol."""

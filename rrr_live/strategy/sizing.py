@@ -130,7 +130,8 @@ class Strategy:
         if cfg.rebalance_threshold > 0:
             # the band only holds back resizing of an existing position; entries, exits and
             # flips always go through
-            dw[(w * current_w > 0) & (np.abs(dw) < cfg.rebalance_threshold)] = 0.0
+            # (as a mask product: a held-back move becomes +-0.0, and current + -0.0 == current)
+            dw = dw * ~((w * current_w > 0) & (np.abs(dw) < cfg.rebalance_threshold))
         if cfg.max_turnover is not None:
             total = float(np.nansum(np.abs(dw)))
             if total > cfg.max_turnover:
