@@ -162,7 +162,9 @@ class BacktestLoop:
         venue.finish()
         return self.result()
 
-    def _weights(self, k: int, r0: int, r1: int, idx: I64, t: int) -> Callable[[], F64]:
+    def _weights(self, k: int, r0: int, r1: int, idx: I64, t: int) -> F64 | Callable[[], F64]:
+        if self.pre_base is not None:
+            return self.pre_base[r0:r1]
         return lambda: self.batch_base_weights(k, r0, r1, idx, t)
 
     def _send(self, t: int, r0: int, d: Decision) -> None:

@@ -55,15 +55,15 @@ class DecisionBatch(NamedTuple):
         ts_ns: decision time (the bar close).
         idx: universe indices of the symbols, sorted.
         price: their marks (the closes), also the orders' reference prices.
-        weights: returns the portfolio-independent target weights of the batch
-            (:meth:`~rrr_live.strategy.sizing.Strategy.base_weights` of the scores); called
-            only when a decision is made.
+        weights: the portfolio-independent target weights of the batch
+            (:meth:`~rrr_live.strategy.sizing.Strategy.base_weights` of the scores), or a
+            function returning them, called only when a decision is made.
     """
 
     ts_ns: int
     idx: I64
     price: F64
-    weights: Callable[[], F64]
+    weights: F64 | Callable[[], F64]
 
 
 @dataclass(slots=True)
@@ -93,7 +93,7 @@ class OpenOrders:
 
 
 class Decision:
-    """What the step decided at one batch (a plain slotted record: one is made per batch).
+    """What the step decided at one batch (a plain record; one is made per batch).
 
     Attributes:
         ts_ns: decision time.
@@ -111,35 +111,21 @@ class Decision:
         reduce_only: the new orders are flatten orders.
     """
 
-    __slots__ = (
-        "batch_pos",
-        "cancel",
-        "cancel_reason",
-        "codes",
-        "equity",
-        "gross",
-        "lots",
-        "net",
-        "reduce_only",
-        "ref",
-        "state",
-        "sym",
-        "ts_ns",
-    )
+    # no __slots__: class attributes are the defaults, so a batch without orders sets only five
+    cancel: I64 = _NO_I64
+    cancel_reason = ""
+    sym: I64 = _NO_I64
+    lots: I64 = _NO_I64
+    ref: F64 = _NO_F64
+    codes: I8 = _NO_I8
+    batch_pos: I64 = _NO_I64
+    reduce_only = False
 
     def __init__(
         self, ts_ns: int, state: TradingState, equity: float, gross: float, net: float
     ) -> None:
         self.ts_ns, self.state = ts_ns, state
         self.equity, self.gross, self.net = equity, gross, net
-        self.cancel: I64 = _NO_I64
-        self.cancel_reason = ""
-        self.sym: I64 = _NO_I64
-        self.lots: I64 = _NO_I64
-        self.ref: F64 = _NO_F64
-        self.codes: I8 = _NO_I8
-        self.batch_pos: I64 = _NO_I64
-        self.reduce_only = False
 
 
 class DecisionStep:
@@ -199,7 +185,7 @@ class DecisionStep:
 
     def _decide(self, d: Decision, batch: DecisionBatch, open_orders: OpenOrders) -> None:
         idx, price, equity = batch.idx, batch.price, d.equity
-        base = batch.weights()
+        base = batch.weights() if callable(batch.weights) else batch.weights
         pos, lot = self.portfolio.position_lots[idx], self.lot[idx]
         cur = pos * lot * price
         others = (d.gross - float(fsum(np.abs(cur)))) / equity
