@@ -171,10 +171,11 @@ class BacktestLoop:
         n = len(d.sym)
         ids = np.arange(self.next_oid, self.next_oid + n, dtype=np.int64)
         self.next_oid += n
-        ts = np.full(n, t, dtype=np.int64)
+        ts = np.empty(n, dtype=np.int64)
+        ts.fill(t)
         self.orders.add(order_id=ids, ts=ts, sym=d.sym, lots=d.lots, ref=d.ref, code=d.codes)
         ok = d.codes == 0  # DenyReason.OK
-        if ok.any():
+        if np.count_nonzero(ok):
             self.venue.send(t, r0, ids, d, ok)
 
     def on_fills(

@@ -103,7 +103,7 @@ class Portfolio:
         self.traded_notional += float(fsum(np.abs(notional)))
         self.n_fills += len(idx)
         unmarked = np.isnan(self.last_price[idx])
-        if unmarked.any():
+        if np.count_nonzero(unmarked):
             self.last_price[idx[unmarked]] = price[unmarked]
 
     def apply_fill(self, fill: Fill) -> None:
@@ -143,7 +143,7 @@ class Portfolio:
         if self._all_marked:
             return self.last_price
         unmarked = np.isnan(self.last_price)
-        if not unmarked.any():
+        if not np.count_nonzero(unmarked):
             self._all_marked = True
             return self.last_price
         return np.where(unmarked, self.avg_price, self.last_price)

@@ -336,7 +336,7 @@ class RiskEngine:
         return codes
 
     def _count(self, codes: I8) -> None:
-        if codes.any():
+        if np.count_nonzero(codes):
             np.add.at(self.denied_counts, codes[codes != _OK], 1)
 
     def _per_order(
@@ -348,7 +348,7 @@ class RiskEngine:
         increases = np.abs(post) > np.abs(pos)
         if self.state is TradingState.REDUCING:
             _deny(codes, increases | (post * pos < 0), _REDUCING)
-        elif self.symbol_reducing.any():
+        elif np.count_nonzero(self.symbol_reducing):
             mask = self.symbol_reducing[idx] & (increases | (post * pos < 0))
             _deny(codes, mask, _SYMBOL_REDUCING)
         if lim.max_order_notional != math.inf:

@@ -197,7 +197,7 @@ class DecisionStep:
         delta = self.strategy.order_lots(target, equity, price, pos, lot, self.min_notional[idx])
         if pending is not None:
             replace = (delta != 0) & (pending != 0)
-            if replace.any():
+            if np.count_nonzero(replace):
                 d.cancel, d.cancel_reason = idx[replace], "replaced"
                 delta = delta + np.where(replace, pending, 0)
         nz = nonzero1d(delta)

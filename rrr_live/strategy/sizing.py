@@ -157,7 +157,7 @@ class Strategy:
         # position back), then truncate toward zero
         target_lots = np.trunc(raw * (1.0 + 1e-12) + np.copysign(1e-9, raw))
         delta = target_lots - position_lots
-        if min_notional.any():
+        if np.count_nonzero(min_notional):
             skip = ~(np.abs(delta) * (lot * price) >= min_notional)
         else:  # the same test without a minimum: only a NaN delta fails it
             skip = np.isnan(delta)
