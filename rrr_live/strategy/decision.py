@@ -146,6 +146,7 @@ class DecisionStep:
         self.strategy, self.risk, self.portfolio = strategy, risk, portfolio
         self.lot = portfolio.lot
         self.min_notional = np.asarray(min_notional, dtype=np.float64)
+        self.has_min_notional = bool(np.count_nonzero(self.min_notional))
 
     def run(self, batch: DecisionBatch, open_orders: OpenOrders) -> Decision:
         """Mark, evaluate risk and decide for ``batch`` (see the module docstring)."""
@@ -194,7 +195,8 @@ class DecisionStep:
             pos = pos + pending
             cur = pos * lot * price
         target = self.strategy.portfolio_weights(base, cur / equity, others)
-        delta = self.strategy.order_lots(target, equity, price, pos, lot, self.min_notional[idx])
+        minimum = self.min_notional[idx] if self.has_min_notional else None
+        delta = self.strategy.order_lots(target, equity, price, pos, lot, minimum)
         if pending is not None:
             replace = (delta != 0) & (pending != 0)
             if np.count_nonzero(replace):

@@ -145,19 +145,19 @@ class Strategy:
         price: F64,
         position_lots: I64,
         lot: F64,
-        min_notional: F64,
+        min_notional: F64 | None,
     ) -> I64:
         """Step 5: signed order sizes in lots (0 = no order; NaN target = no order).
 
         ``price`` must be positive and finite (the backtest validates bars); an order of zero
-        lots is never produced even when ``min_notional`` is 0.
+        lots is never produced even when ``min_notional`` is 0 (or ``None``: no minimum).
         """
         raw = target_w * (equity / lot) / price
         # snap float noise away from zero (a weight recomputed from a position must give that
         # position back), then truncate toward zero
         target_lots = np.trunc(raw * (1.0 + 1e-12) + np.copysign(1e-9, raw))
         delta = target_lots - position_lots
-        if np.count_nonzero(min_notional):
+        if min_notional is not None and np.count_nonzero(min_notional):
             skip = ~(np.abs(delta) * (lot * price) >= min_notional)
         else:  # the same test without a minimum: only a NaN delta fails it
             skip = np.isnan(delta)
