@@ -17,13 +17,16 @@ time ``t`` (symbols sorted). At each ``t``, in this order:
    order sizes, pre-trade risk checks; approved orders wait for step 1 of a later batch. A new
    decision sizes against position plus unfilled orders; if it wants a change, the symbol's
    unfilled order is replaced by one for the whole difference to the position (cancel/replace),
-   otherwise it is kept. Entering HALTED cancels every unfilled order.
+   otherwise it is kept. Entering HALTED cancels every unfilled order (and, under the
+   ``flatten`` policy, closes every position; see **Halts**).
 
 **Ticks.** When ``run_backtest`` is also given a tick stream (book updates and public trades
 per symbol, see :mod:`rrr_live.backtest.ticks`), step 1 changes and nothing else does: orders
-decided at bar closes go to one :class:`~rrr_live.execution.matching.MatchingEngine` per
-symbol, fed by those ticks in event time, and fill from the book there (price-time priority,
-queue position, partial fills, maker/taker fees); the tick module's docstring has the exact
+decided at bar closes go through a :class:`~rrr_live.execution.venue.SimulatedBroker` to the
+venue simulation (:class:`~rrr_live.execution.venue.SimulatedVenue`, one
+:class:`~rrr_live.execution.matching.MatchingEngine` per symbol), fed those ticks as
+market-data events in event time, and fill from the book there (price-time priority, queue
+position, partial fills, maker/taker fees); the tick module's docstring has the exact
 convention. Bars still drive marks, risk and decisions.
 
 **One engine.** Every loop is :class:`~rrr_live.backtest.base.BacktestLoop`: the same driver
