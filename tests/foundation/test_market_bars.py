@@ -10,7 +10,7 @@ from rrr_pipelines.defs.resources import DatabaseResource
 from rrr_pipelines.lib.bars_store import bars_summary, load_bars, write_bars
 from rrr_pipelines.lib.sources.base import SourceError
 from rrr_pipelines.lib.sources.bundled import BundledSource
-from rrr_pipelines.lib.sources.registry import make_source
+from rrr_pipelines.lib.sources.catalog import make_source
 
 
 def test_bundled_source_is_the_real_arch_data() -> None:

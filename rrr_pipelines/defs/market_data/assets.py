@@ -8,7 +8,7 @@ from pydantic import Field
 from rrr_pipelines.defs.market_data.partitions import yearly_partitions
 from rrr_pipelines.defs.resources import DatabaseResource
 from rrr_pipelines.lib.charts import price_chart_markdown
-from rrr_pipelines.lib.sources.registry import make_source
+from rrr_pipelines.lib.sources.catalog import make_source
 
 
 class MarketBarsConfig(dg.Config):
