@@ -33,16 +33,30 @@ _TEXT_COLUMNS = ("source", "symbol", "interval")
 _FLOAT_COLUMNS = ("open", "high", "low", "close", "adj_close", "volume")
 
 
-def binary_copy_payload(frame: pd.DataFrame) -> bytes:
+def binary_copy_payload(
+    frame: pd.DataFrame, batch_id: int | None = None, first_row: int = 0
+) -> bytes:
     """Encode a canonical bar frame in PostgreSQL's binary COPY format, vectorized.
 
     Every row has the same layout, so the rows are one numpy structured array: text fields are
     space-padded to the column's longest value (the INSERT … SELECT strips them with ``rtrim``),
     ``ts`` is microseconds since 2000-01-01 UTC, numbers are big-endian float8.
+
+    Args:
+        frame: Canonical bar frame.
+        batch_id: When given, each row starts with ``batch_id`` (int8) and ``row_no`` (int4,
+            ``first_row`` + position): the layout of ``market_bars_staging``.
+        first_row: Row number of the frame's first row.
     """
     n = len(frame)
+    prefix = 0 if batch_id is None else 2
     fields: list[tuple[str, str]] = [("nfields", ">i2")]
-    values: dict[str, np.ndarray] = {"nfields": np.full(n, len(BAR_COLUMNS), dtype=">i2")}
+    values: dict[str, np.ndarray] = {"nfields": np.full(n, len(BAR_COLUMNS) + prefix, dtype=">i2")}
+    if batch_id is not None:
+        fields += [("batch_len", ">i4"), ("batch_id", ">i8"), ("row_len", ">i4"), ("row_no", ">i4")]
+        values["batch_len"], values["batch_id"] = np.full(n, 8, ">i4"), np.full(n, batch_id, ">i8")
+        values["row_len"] = np.full(n, 4, dtype=">i4")
+        values["row_no"] = np.arange(first_row, first_row + n, dtype=">i4")
     for col in _TEXT_COLUMNS:
         raw = frame[col].to_numpy(dtype=str).astype(np.bytes_)
         width = max(1, raw.dtype.itemsize)

@@ -3,7 +3,7 @@
 import dagster as dg
 import pandas as pd
 
-from rrr_pipelines.defs.market_data.assets import MarketBarsConfig
+from rrr_pipelines.defs.market_data.config import MarketBarsConfig
 from rrr_pipelines.defs.resources import DatabaseResource
 from rrr_pipelines.lib.pg import connect
 from rrr_pipelines.lib.sources.base import SourceInstrument
