@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 from rrr_live.domain.bars import BAR_COLUMNS
-from rrr_pipelines.defs.market_data.assets import market_bars
+from rrr_pipelines.defs.market_data.assets import market_bars, market_bars_staging
 from rrr_pipelines.defs.resources import DatabaseResource
 from rrr_pipelines.lib.bars_store import bars_summary, load_bars, write_bars
 from rrr_pipelines.lib.sources.base import SourceError
@@ -59,6 +59,7 @@ def test_market_bars_partition_materializes_and_rematerializes_idempotently(
     from rrr_pipelines.defs.market_data import checks
 
     assets = [
+        market_bars_staging,
         market_bars,
         *[c for c in vars(checks).values() if isinstance(c, dg.AssetChecksDefinition)],
     ]
@@ -71,7 +72,7 @@ def test_market_bars_partition_materializes_and_rematerializes_idempotently(
     assert first.success and second.success
     meta1 = first.asset_materializations_for_node("market_bars")[0].metadata
     meta2 = second.asset_materializations_for_node("market_bars")[0].metadata
-    assert meta1["rows"].value == meta1["rows_inserted"].value == 2 * 253
-    assert meta2["rows_inserted"].value == 0
+    assert meta1["rows"].value == meta1["rows_written"].value == 2 * 253
+    assert meta2["rows"].value == 2 * 253 and meta2["rows_written"].value == 0
     assert meta1["symbols"].value == 2
     assert all(e.passed for e in first.get_asset_check_evaluations())
