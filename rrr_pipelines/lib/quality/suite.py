@@ -83,8 +83,9 @@ def check_no_gaps_by_calendar(
         positions = groups.get(cal, np.empty(0, dtype=np.int64))
         part = check_no_gaps(bars.iloc[positions], cal, symbols=absent.get(cal, []), **window)
         frame = part.offending.copy()
-        known = frame["row"].notna() if len(frame) else frame["row"].astype(bool)
-        frame.loc[known, "row"] = positions[frame.loc[known, "row"].to_numpy(int)]
+        if len(frame):  # positions within the calendar's slice -> positions in ``bars``
+            known = frame["row"].notna()
+            frame.loc[known, "row"] = positions[frame.loc[known, "row"].to_numpy(int)]
         results.append(CheckResult(part.name, part.passed, part.observed, part.thresholds, frame))
     if not results:
         return check_no_gaps(bars, default)
