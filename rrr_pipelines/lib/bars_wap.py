@@ -118,18 +118,18 @@ def stage_bars(
             )
             batch_id = int(cur.fetchone()[0])
             cols = ", ".join(("batch_id", "row_no", *BAR_COLUMNS))
+            # COPY into an unlogged temp table, then one INSERT that strips the text padding
+            cur.execute("CREATE TEMP TABLE stage_in (LIKE market_bars_staging) ON COMMIT DROP")
             for start in range(0, len(frame), _COPY_CHUNK_ROWS):
                 chunk = frame.iloc[start : start + _COPY_CHUNK_ROWS]
                 payload = binary_copy_payload(chunk, batch_id=batch_id, first_row=start)
                 cur.copy_expert(
-                    f"COPY market_bars_staging ({cols}) FROM STDIN WITH (FORMAT binary)",
-                    io.BytesIO(payload),
+                    f"COPY stage_in ({cols}) FROM STDIN WITH (FORMAT binary)", io.BytesIO(payload)
                 )
-            cur.execute(
-                "UPDATE market_bars_staging SET source = rtrim(source), symbol = rtrim(symbol), "
-                "interval = rtrim(interval) WHERE batch_id = %s",
-                (batch_id,),
+            trimmed = ", ".join(
+                f"rtrim({c})" if c in _TEXT_COLUMNS else c for c in cols.split(", ")
             )
+            cur.execute(f"INSERT INTO market_bars_staging ({cols}) SELECT {trimmed} FROM stage_in")
     finally:
         conn.close()
     return batch_id

@@ -38,3 +38,6 @@ CREATE TABLE IF NOT EXISTS market_bars_staging (
     volume     double precision NOT NULL,
     PRIMARY KEY (batch_id, row_no)
 );
+-- publish looks up (batch, symbol, ts) for every published row of the window
+CREATE INDEX IF NOT EXISTS market_bars_staging_key_idx
+    ON market_bars_staging (batch_id, symbol, ts);
