@@ -78,27 +78,29 @@ def market_bars_staging(
     context: dg.AssetExecutionContext, config: MarketBarsConfig, database: DatabaseResource
 ) -> dg.MaterializeResult:
     """Fetch each partition's servable window, stage it, audit it and report the checks."""
-    from rrr_pipelines.lib.quality.gx_suite import run_gx_suite  # GX import costs ~3 s
+    from rrr_pipelines.lib.quality.gx_suite import run_gx_suite_split  # GX import ~3 s
 
     source = make_source(config.source, **config.source_params())
     calendars = _calendars(source, config, known_calendars(database, source.name))
-    now = datetime.now(UTC)
+    windows = [
+        (key, (w.start, w.end))
+        for key in context.partition_keys
+        for w in [yearly_partitions.time_window_for_partition_key(key)]
+    ]
     audits: list[PartitionAudit] = []
-    for key in context.partition_keys:
-        window = yearly_partitions.time_window_for_partition_key(key)
-        audit = stage_and_audit(
-            database.url,
-            source,
-            partition_key=key,
-            window=(window.start, window.end),
-            calendars=calendars,
-            run_id=lineage_id(context),
-            now=now,
-            extra_gates=[(GX_CHECK, run_gx_suite)],
-        )
+    for audit in stage_and_audit(
+        database.url,
+        source,
+        partitions=windows,
+        calendars=calendars,
+        run_id=lineage_id(context),
+        now=datetime.now(UTC),
+        batch_gates=[(GX_CHECK, run_gx_suite_split)],
+    ):
         verdict = "passed" if audit.passed else f"QUARANTINED ({', '.join(audit.failed_checks)})"
         context.log.info(
-            f"{source.name} {key}: staged {audit.rows} rows as batch {audit.batch_id}; {verdict}"
+            f"{source.name} {audit.partition_key}: staged {audit.rows} rows as batch "
+            f"{audit.batch_id} ({len(audits) + 1}/{len(windows)}); {verdict}"
         )
         audits.append(audit)
     quarantined = [a.partition_key for a in audits if not a.passed]

@@ -8,7 +8,7 @@ staged (``market_bars_staging`` keeps its row order).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -21,8 +21,10 @@ from rrr_pipelines.lib.quality.result import CheckResult
 from rrr_pipelines.lib.quality.suite import failed, run_blocking_gates
 from rrr_pipelines.lib.sources.base import BarSource, empty_bars, servable_window
 
-# An optional extra gate run on the same frame (the GX suite, whose import is slow).
-ExtraGate = Callable[[pd.DataFrame], CheckResult]
+# A gate judged over several frames at once, one result per frame (the GX suite: its cost is
+# mostly per call, so a run of 20 yearly partitions validates once, not 20 times).
+BatchGate = Callable[[Sequence[pd.DataFrame]], list[CheckResult]]
+CHUNK_ROWS = 500_000
 
 
 @dataclass(frozen=True)
@@ -63,48 +65,70 @@ def stage_and_audit(
     url: str,
     source: BarSource,
     *,
-    partition_key: str,
-    window: tuple[datetime, datetime],
+    partitions: Sequence[tuple[str, tuple[datetime, datetime]]],
     calendars: Mapping[str, str],
     run_id: str,
     now: datetime,
-    extra_gates: Sequence[tuple[str, ExtraGate]] = (),
-) -> PartitionAudit:
-    """Fetch the servable part of ``window``, stage it and record the audit verdict.
+    batch_gates: Sequence[tuple[str, BatchGate]] = (),
+    chunk_rows: int = CHUNK_ROWS,
+) -> Iterator[PartitionAudit]:
+    """Fetch each partition's servable window, stage it and record its audit verdict.
+
+    Partitions are handled in chunks of about ``chunk_rows`` rows: the per-partition gates run on
+    each frame, the batch gates (e.g. the GX suite, whose fixed cost is per call) once per chunk.
 
     Args:
         url: ``rrr`` database URL.
         source: The bar source.
-        partition_key: Dagster partition key.
-        window: The partition's time window ``[start, end)``.
+        partitions: ``(partition_key, (start, end))`` in order.
         calendars: Expected symbol -> trading calendar.
-        run_id: Dagster (root) run id, recorded on the batch.
+        run_id: Dagster (root) run id, recorded on each batch.
         now: Current time (injected); bars not closed by then are not expected.
-        extra_gates: More ``(name, gate)`` pairs to run on the same frame.
+        batch_gates: ``(name, gate)`` pairs; a gate takes the chunk's frames and returns one
+            result per frame.
+        chunk_rows: Rows fetched before the chunk is judged and staged.
+
+    Yields:
+        One audit per partition, in order, once its batch is staged and its verdict recorded.
     """
-    lo, hi = servable_window(source, window[0], window[1], now)
-    bars = source.fetch(lo, hi) if lo < hi else empty_bars()
-    expected = PartitionExpectation(
-        partition_key=partition_key,
-        interval=source.interval,
-        start=pd.Timestamp(lo),
-        end=pd.Timestamp(hi),
-        calendars=dict(calendars),
-    )
-    results = run_blocking_gates(bars, expected=expected)
-    for name, gate in extra_gates:
-        results[name] = gate(bars)
-    batch_id = stage_bars(
-        url,
-        bars,
-        partition_key=partition_key,
-        source=source.name,
-        interval=source.interval,
-        run_id=run_id,
-        window=(lo, hi),
-    )
-    record_audit(url, batch_id, failed(results), audit_report(results, source))
-    return PartitionAudit(partition_key, batch_id, len(bars), expected, results)
+    chunk: list[tuple[str, pd.DataFrame, PartitionExpectation]] = []
+    for key, window in partitions:
+        lo, hi = servable_window(source, window[0], window[1], now)
+        bars = source.fetch(lo, hi) if lo < hi else empty_bars()
+        expected = PartitionExpectation(
+            key, source.interval, pd.Timestamp(lo), pd.Timestamp(hi), dict(calendars)
+        )
+        chunk.append((key, bars, expected))
+        if sum(len(b) for _, b, _ in chunk) >= chunk_rows:
+            yield from _judge_and_stage(url, source, chunk, run_id, batch_gates)
+            chunk = []
+    if chunk:
+        yield from _judge_and_stage(url, source, chunk, run_id, batch_gates)
+
+
+def _judge_and_stage(
+    url: str,
+    source: BarSource,
+    chunk: list[tuple[str, pd.DataFrame, PartitionExpectation]],
+    run_id: str,
+    batch_gates: Sequence[tuple[str, BatchGate]],
+) -> Iterator[PartitionAudit]:
+    results = [run_blocking_gates(bars, expected=expected) for _, bars, expected in chunk]
+    for name, gate in batch_gates:
+        for per_frame, result in zip(results, gate([b for _, b, _ in chunk]), strict=True):
+            per_frame[name] = result
+    for (key, bars, expected), res in zip(chunk, results, strict=True):
+        batch_id = stage_bars(
+            url,
+            bars,
+            partition_key=key,
+            source=source.name,
+            interval=source.interval,
+            run_id=run_id,
+            window=(expected.start.to_pydatetime(), expected.end.to_pydatetime()),
+        )
+        record_audit(url, batch_id, failed(res), audit_report(res, source))
+        yield PartitionAudit(key, batch_id, len(bars), expected, res)
 
 
 def audit_report(results: Mapping[str, CheckResult], source: BarSource) -> dict[str, Any]:

@@ -50,10 +50,11 @@ def _year() -> pd.DataFrame:
 
 
 def _audit(url: str, frame: pd.DataFrame, run: str = "run-1") -> PartitionAudit:
-    return stage_and_audit(
-        url, FrameSource(frame), partition_key="2008", window=WINDOW, calendars=CALENDARS,
+    (audit,) = stage_and_audit(
+        url, FrameSource(frame), partitions=[("2008", WINDOW)], calendars=CALENDARS,
         run_id=run, now=NOW,
     )  # fmt: skip
+    return audit
 
 
 def test_out_of_order_rows_fail_and_staging_keeps_the_source_order(rrr_db_url: str) -> None:
