@@ -35,9 +35,21 @@ ROW = 100  # an ordinary mid-year S&P 500 session
     backfill_policy=dg.BackfillPolicy.single_run(),
 )
 def reader_of_bars(database: DatabaseResource) -> dg.MaterializeResult:
-    """Reads published bars through the resource, like risk/backtest/ML do."""
+    """Reads published bars through the resource, like risk/backtest/ML do; records a checksum."""
     bars = database.load_bars(source="files", interval="1d")
-    return dg.MaterializeResult(metadata={"rows": len(bars)})
+    digest = int(pd.util.hash_pandas_object(bars, index=False).sum()) if len(bars) else 0
+    return dg.MaterializeResult(metadata={"rows": len(bars), "checksum": str(digest)})
+
+
+def _read(instance: dg.DagsterInstance, url: str) -> str:
+    """A following reader run on its own: what risk/backtest/ML would read now."""
+    res = dg.materialize(
+        [reader_of_bars],
+        partition_key=YEAR,
+        instance=instance,
+        resources={"database": DatabaseResource(url=url)},
+    )
+    return str(res.asset_materializations_for_node("reader_of_bars")[0].metadata["checksum"].value)
 
 
 def _year() -> pd.DataFrame:
@@ -116,7 +128,8 @@ def test_each_defect_is_quarantined_and_the_correction_publishes(
         first = _run(instance, rrr_db_url, tmp_path)
         assert first.success
         assert {e.check_name for e in first.get_asset_check_evaluations()} >= set(STAGING_CHECKS)
-        assert first.asset_materializations_for_node("reader_of_bars")
+        read_first = first.asset_materializations_for_node("reader_of_bars")[0].metadata
+        assert read_first["rows"].value == len(good)
         published = bars_summary(rrr_db_url, source="files", interval="1d")
         assert published["rows"].sum() == len(good)
         keys, cursor = _sensor_requests(instance, None)
@@ -137,6 +150,7 @@ def test_each_defect_is_quarantined_and_the_correction_publishes(
             pd.testing.assert_frame_equal(
                 bars_summary(rrr_db_url, source="files", interval="1d"), published
             )
+            assert _read(instance, rrr_db_url) == read_first["checksum"].value
             quarantined = batches(rrr_db_url, source="files")[-1]
             assert quarantined.status == "quarantined" and check in quarantined.failed_checks
             assert _sensor_requests(instance, cursor)[0] == []
@@ -157,6 +171,8 @@ def test_each_defect_is_quarantined_and_the_correction_publishes(
         assert changed.to_dict() == {s: s == touched for s in CALENDARS}
         keys, cursor = _sensor_requests(instance, cursor)
         assert len(keys) == 1
+        assert fixed.asset_materializations_for_node("reader_of_bars")
+        assert _read(instance, rrr_db_url) != read_first["checksum"].value  # readers see it
 
         again = _run(instance, rrr_db_url, tmp_path)  # unchanged data: idempotent
         assert again.success
