@@ -16,7 +16,7 @@ from rrr_pipelines.lib.pg import connect
 
 log = logging.getLogger(__name__)
 
-_COPY_CHUNK_ROWS = 200_000
+COPY_CHUNK_ROWS = 200_000
 
 
 @dataclass(frozen=True)
@@ -29,7 +29,7 @@ class LoadStats:
 
 
 _PG_EPOCH_US = 946_684_800_000_000  # 2000-01-01T00:00:00Z in Unix microseconds
-_TEXT_COLUMNS = ("source", "symbol", "interval")
+TEXT_COLUMNS = ("source", "symbol", "interval")
 _FLOAT_COLUMNS = ("open", "high", "low", "close", "adj_close", "volume")
 
 
@@ -57,7 +57,7 @@ def binary_copy_payload(
         values["batch_len"], values["batch_id"] = np.full(n, 8, ">i4"), np.full(n, batch_id, ">i8")
         values["row_len"] = np.full(n, 4, dtype=">i4")
         values["row_no"] = np.arange(first_row, first_row + n, dtype=">i4")
-    for col in _TEXT_COLUMNS:
+    for col in TEXT_COLUMNS:
         raw = frame[col].to_numpy(dtype=str).astype(np.bytes_)
         width = max(1, raw.dtype.itemsize)
         fields += [(f"{col}_len", ">i4"), (col, f"S{width}")]
@@ -97,16 +97,16 @@ def write_bars(
             cur.execute(
                 "CREATE TEMP TABLE bars_stage (LIKE market_bars INCLUDING DEFAULTS) ON COMMIT DROP"
             )
-            for start in range(0, len(frame), _COPY_CHUNK_ROWS):
-                payload = binary_copy_payload(frame.iloc[start : start + _COPY_CHUNK_ROWS])
+            for start in range(0, len(frame), COPY_CHUNK_ROWS):
+                payload = binary_copy_payload(frame.iloc[start : start + COPY_CHUNK_ROWS])
                 copied += len(payload)
                 cur.copy_expert(
                     f"COPY bars_stage ({', '.join(BAR_COLUMNS)}) FROM STDIN WITH (FORMAT binary)",
                     io.BytesIO(payload),
                 )
                 if progress is not None:
-                    progress(min(start + _COPY_CHUNK_ROWS, len(frame)), len(frame))
-            trimmed = ", ".join(f"rtrim({c})" if c in _TEXT_COLUMNS else c for c in BAR_COLUMNS)
+                    progress(min(start + COPY_CHUNK_ROWS, len(frame)), len(frame))
+            trimmed = ", ".join(f"rtrim({c})" if c in TEXT_COLUMNS else c for c in BAR_COLUMNS)
             cur.execute(
                 f"INSERT INTO market_bars ({', '.join(BAR_COLUMNS)}) "
                 f"SELECT {trimmed} FROM bars_stage "

@@ -24,7 +24,7 @@ import pandas as pd
 
 from rrr_live.domain.bars import BAR_COLUMNS
 from rrr_live.errors import RRRError
-from rrr_pipelines.lib.bars_store import _COPY_CHUNK_ROWS, _TEXT_COLUMNS, binary_copy_payload
+from rrr_pipelines.lib.bars_store import COPY_CHUNK_ROWS, TEXT_COLUMNS, binary_copy_payload
 from rrr_pipelines.lib.pg import connect
 
 _VALUE_COLUMNS = ("open", "high", "low", "close", "adj_close", "volume")
@@ -120,14 +120,14 @@ def stage_bars(
             cols = ", ".join(("batch_id", "row_no", *BAR_COLUMNS))
             # COPY into an unlogged temp table, then one INSERT that strips the text padding
             cur.execute("CREATE TEMP TABLE stage_in (LIKE market_bars_staging) ON COMMIT DROP")
-            for start in range(0, len(frame), _COPY_CHUNK_ROWS):
-                chunk = frame.iloc[start : start + _COPY_CHUNK_ROWS]
+            for start in range(0, len(frame), COPY_CHUNK_ROWS):
+                chunk = frame.iloc[start : start + COPY_CHUNK_ROWS]
                 payload = binary_copy_payload(chunk, batch_id=batch_id, first_row=start)
                 cur.copy_expert(
                     f"COPY stage_in ({cols}) FROM STDIN WITH (FORMAT binary)", io.BytesIO(payload)
                 )
             trimmed = ", ".join(
-                f"rtrim({c})" if c in _TEXT_COLUMNS else c for c in cols.split(", ")
+                f"rtrim({c})" if c in TEXT_COLUMNS else c for c in cols.split(", ")
             )
             cur.execute(f"INSERT INTO market_bars_staging ({cols}) SELECT {trimmed} FROM stage_in")
     finally:
@@ -155,7 +155,7 @@ def load_staged(url: str, batch_id: int) -> pd.DataFrame:
         conn.close()
     frame = pd.DataFrame(rows, columns=list(BAR_COLUMNS))
     frame["ts"] = pd.to_datetime(frame["ts"], utc=True)
-    for col in _TEXT_COLUMNS:
+    for col in TEXT_COLUMNS:
         frame[col] = frame[col].astype("str")
     for col in _VALUE_COLUMNS:
         frame[col] = frame[col].astype("float64")
