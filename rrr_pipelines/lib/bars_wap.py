@@ -126,9 +126,7 @@ def stage_bars(
                 cur.copy_expert(
                     f"COPY stage_in ({cols}) FROM STDIN WITH (FORMAT binary)", io.BytesIO(payload)
                 )
-            trimmed = ", ".join(
-                f"rtrim({c})" if c in TEXT_COLUMNS else c for c in cols.split(", ")
-            )
+            trimmed = ", ".join(f"rtrim({c})" if c in TEXT_COLUMNS else c for c in cols.split(", "))
             cur.execute(f"INSERT INTO market_bars_staging ({cols}) SELECT {trimmed} FROM stage_in")
     finally:
         conn.close()
