@@ -243,7 +243,9 @@ def publish_batch(url: str, batch_id: int) -> PublishStats:
 
     One transaction, under an advisory lock per (source, interval, partition): rows of the
     partition's window that the batch no longer holds are deleted; new or changed rows are
-    upserted; unchanged rows are not touched. Publishing a batch again changes nothing.
+    upserted; unchanged rows are not touched. Publishing a batch again changes nothing. The
+    staged rows of older passed/published batches of the partition are dropped (their records
+    stay); quarantined batches keep their rows.
 
     Args:
         url: ``rrr`` database URL.
@@ -277,6 +279,14 @@ def publish_batch(url: str, batch_id: int) -> PublishStats:
                 "UPDATE bar_batches SET status = 'published', published_at = now() "
                 "WHERE batch_id = %s",
                 (batch_id,),
+            )
+            # Older good batches of the partition can never be published again: drop their rows
+            # (their bar_batches record stays). Quarantined rows stay as evidence.
+            cur.execute(
+                "DELETE FROM market_bars_staging WHERE batch_id IN (SELECT batch_id FROM "
+                "bar_batches WHERE source = %s AND interval = %s AND partition_key = %s "
+                "AND batch_id < %s AND status IN ('passed', 'published'))",
+                (batch.source, batch.interval, batch.partition_key, batch_id),
             )
     finally:
         conn.close()

@@ -97,6 +97,8 @@ def test_publish_replaces_the_partition_atomically_and_idempotently(rrr_db_url: 
     assert [b.status for b in batches(rrr_db_url, source="bundled")] == [
         "published", "quarantined", "published",
     ]  # fmt: skip
+    assert load_staged(rrr_db_url, first.batch_id).empty  # superseded: rows dropped
+    assert len(load_staged(rrr_db_url, second.batch_id)) == len(truncated)  # evidence kept
     with pytest.raises(PublishRefusedError, match="older than the published batch"):
         publish_batch(rrr_db_url, first.batch_id)
     with pytest.raises(PublishRefusedError, match="already audited"):
