@@ -1,4 +1,9 @@
-"""Bars in PostgreSQL: idempotent bulk load (COPY -> staging -> ON CONFLICT) and reads."""
+"""Bars in PostgreSQL: reads of the published table, the binary COPY encoder, a direct loader.
+
+Readers (risk, backtest, ML, via ``DatabaseResource.load_bars``) read ``market_bars``, which
+only ``rrr_pipelines.lib.bars_wap.publish_batch`` fills in the pipeline (write-audit-publish).
+:func:`write_bars` loads without an audit: for benches and test fixtures only.
+"""
 
 from __future__ import annotations
 
@@ -80,7 +85,10 @@ def binary_copy_payload(
 def write_bars(
     url: str, bars: pd.DataFrame, progress: Callable[[int, int], None] | None = None
 ) -> LoadStats:
-    """Load a canonical bar frame; rows whose key already exists are left untouched.
+    """Load a canonical bar frame directly (no audit); rows whose key exists are left untouched.
+
+    Bypasses write-audit-publish: for benches and test fixtures. The pipeline publishes through
+    ``rrr_pipelines.lib.bars_wap``.
 
     Binary COPY goes into a temporary staging table, then one ``INSERT … ON CONFLICT DO
     NOTHING`` on (source, symbol, interval, ts): a plain COPY into the keyed table would fail the
