@@ -42,7 +42,8 @@ def retrain_on_new_bars(
     if mat is not None and "rows_written" in meta and changed == 0:
         return dg.SkipReason(f"market_bars publish in run {asset_event.run_id} changed no rows")
     return dg.RunRequest(
-        run_key=f"bars-{asset_event.run_id}", tags={"rrr/retrain_reason": "new_data"}
+        run_key=f"bars-{asset_event.run_id or asset_event.timestamp}",
+        tags={"rrr/retrain_reason": "new_data"},
     )
 
 
