@@ -38,7 +38,7 @@ def retrain_on_new_bars(
     """
     mat = asset_event.asset_materialization
     meta = mat.metadata if mat is not None else {}
-    changed = sum(int(meta[key].value) for key in ("rows_written", "rows_deleted") if key in meta)  # type: ignore[arg-type]
+    changed = sum(int(meta[key].value) for key in ("rows_written", "rows_deleted") if key in meta)
     if mat is not None and "rows_written" in meta and changed == 0:
         return dg.SkipReason(f"market_bars publish in run {asset_event.run_id} changed no rows")
     return dg.RunRequest(
