@@ -1,16 +1,21 @@
 """Shared resources: the ``rrr`` database and the Parquet IO manager."""
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import datetime
 
 import dagster as dg
 import pandas as pd
 
-from rrr_pipelines.lib.bars_store import LoadStats, load_bars, write_bars
+from rrr_pipelines.lib.bars_store import load_bars
+from rrr_pipelines.lib.bars_wap import Batch, PublishStats, batches, publish_batch
 
 
 class DatabaseResource(dg.ConfigurableResource):
-    """The ``rrr`` database (market data, instruments, journal)."""
+    """The ``rrr`` database (market data, instruments, journal).
+
+    Readers see published bars only (``load_bars`` reads ``market_bars``); ingestion writes
+    through staging (``rrr_pipelines.lib.quality.audit.stage_and_audit``) and ``publish``.
+    """
 
     url: str
 
@@ -28,11 +33,13 @@ class DatabaseResource(dg.ConfigurableResource):
             self.url, source=source, interval=interval, symbols=symbols, start=start, end=end
         )
 
-    def write_bars(
-        self, bars: pd.DataFrame, progress: Callable[[int, int], None] | None = None
-    ) -> LoadStats:
-        """Idempotently load a canonical bar frame, reporting ``progress(done, total)``."""
-        return write_bars(self.url, bars, progress)
+    def staged_batches(self, run_id: str, partition_keys: Sequence[str]) -> list[Batch]:
+        """Return the batches a (root) run staged for ``partition_keys``, oldest first."""
+        return batches(self.url, run_id=run_id, partition_keys=partition_keys)
+
+    def publish(self, batch_id: int) -> PublishStats:
+        """Atomically replace the batch's partition in ``market_bars`` (passed batches only)."""
+        return publish_batch(self.url, batch_id)
 
 
 class ParquetIOManager(dg.ConfigurableIOManager):

@@ -1,4 +1,9 @@
-"""Bars in PostgreSQL: idempotent bulk load (COPY -> staging -> ON CONFLICT) and reads."""
+"""Bars in PostgreSQL: reads of the published table, the binary COPY encoder, a direct loader.
+
+Readers (risk, backtest, ML, via ``DatabaseResource.load_bars``) read ``market_bars``, which
+only ``rrr_pipelines.lib.bars_wap.publish_batch`` fills in the pipeline (write-audit-publish).
+:func:`write_bars` loads without an audit: for benches and test fixtures only.
+"""
 
 from __future__ import annotations
 
@@ -16,7 +21,7 @@ from rrr_pipelines.lib.pg import connect
 
 log = logging.getLogger(__name__)
 
-_COPY_CHUNK_ROWS = 200_000
+COPY_CHUNK_ROWS = 200_000
 
 
 @dataclass(frozen=True)
@@ -29,21 +34,35 @@ class LoadStats:
 
 
 _PG_EPOCH_US = 946_684_800_000_000  # 2000-01-01T00:00:00Z in Unix microseconds
-_TEXT_COLUMNS = ("source", "symbol", "interval")
+TEXT_COLUMNS = ("source", "symbol", "interval")
 _FLOAT_COLUMNS = ("open", "high", "low", "close", "adj_close", "volume")
 
 
-def binary_copy_payload(frame: pd.DataFrame) -> bytes:
+def binary_copy_payload(
+    frame: pd.DataFrame, batch_id: int | None = None, first_row: int = 0
+) -> bytes:
     """Encode a canonical bar frame in PostgreSQL's binary COPY format, vectorized.
 
     Every row has the same layout, so the rows are one numpy structured array: text fields are
     space-padded to the column's longest value (the INSERT … SELECT strips them with ``rtrim``),
     ``ts`` is microseconds since 2000-01-01 UTC, numbers are big-endian float8.
+
+    Args:
+        frame: Canonical bar frame.
+        batch_id: When given, each row starts with ``batch_id`` (int8) and ``row_no`` (int4,
+            ``first_row`` + position): the layout of ``market_bars_staging``.
+        first_row: Row number of the frame's first row.
     """
     n = len(frame)
+    prefix = 0 if batch_id is None else 2
     fields: list[tuple[str, str]] = [("nfields", ">i2")]
-    values: dict[str, np.ndarray] = {"nfields": np.full(n, len(BAR_COLUMNS), dtype=">i2")}
-    for col in _TEXT_COLUMNS:
+    values: dict[str, np.ndarray] = {"nfields": np.full(n, len(BAR_COLUMNS) + prefix, dtype=">i2")}
+    if batch_id is not None:
+        fields += [("batch_len", ">i4"), ("batch_id", ">i8"), ("row_len", ">i4"), ("row_no", ">i4")]
+        values["batch_len"], values["batch_id"] = np.full(n, 8, ">i4"), np.full(n, batch_id, ">i8")
+        values["row_len"] = np.full(n, 4, dtype=">i4")
+        values["row_no"] = np.arange(first_row, first_row + n, dtype=">i4")
+    for col in TEXT_COLUMNS:
         raw = frame[col].to_numpy(dtype=str).astype(np.bytes_)
         width = max(1, raw.dtype.itemsize)
         fields += [(f"{col}_len", ">i4"), (col, f"S{width}")]
@@ -66,7 +85,10 @@ def binary_copy_payload(frame: pd.DataFrame) -> bytes:
 def write_bars(
     url: str, bars: pd.DataFrame, progress: Callable[[int, int], None] | None = None
 ) -> LoadStats:
-    """Load a canonical bar frame; rows whose key already exists are left untouched.
+    """Load a canonical bar frame directly (no audit); rows whose key exists are left untouched.
+
+    Bypasses write-audit-publish: for benches and test fixtures. The pipeline publishes through
+    ``rrr_pipelines.lib.bars_wap``.
 
     Binary COPY goes into a temporary staging table, then one ``INSERT … ON CONFLICT DO
     NOTHING`` on (source, symbol, interval, ts): a plain COPY into the keyed table would fail the
@@ -83,16 +105,16 @@ def write_bars(
             cur.execute(
                 "CREATE TEMP TABLE bars_stage (LIKE market_bars INCLUDING DEFAULTS) ON COMMIT DROP"
             )
-            for start in range(0, len(frame), _COPY_CHUNK_ROWS):
-                payload = binary_copy_payload(frame.iloc[start : start + _COPY_CHUNK_ROWS])
+            for start in range(0, len(frame), COPY_CHUNK_ROWS):
+                payload = binary_copy_payload(frame.iloc[start : start + COPY_CHUNK_ROWS])
                 copied += len(payload)
                 cur.copy_expert(
                     f"COPY bars_stage ({', '.join(BAR_COLUMNS)}) FROM STDIN WITH (FORMAT binary)",
                     io.BytesIO(payload),
                 )
                 if progress is not None:
-                    progress(min(start + _COPY_CHUNK_ROWS, len(frame)), len(frame))
-            trimmed = ", ".join(f"rtrim({c})" if c in _TEXT_COLUMNS else c for c in BAR_COLUMNS)
+                    progress(min(start + COPY_CHUNK_ROWS, len(frame)), len(frame))
+            trimmed = ", ".join(f"rtrim({c})" if c in TEXT_COLUMNS else c for c in BAR_COLUMNS)
             cur.execute(
                 f"INSERT INTO market_bars ({', '.join(BAR_COLUMNS)}) "
                 f"SELECT {trimmed} FROM bars_stage "

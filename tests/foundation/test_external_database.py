@@ -29,13 +29,13 @@ def test_external_server_holds_dagster_mlflow_and_rrr(
             monkeypatch.setenv(key, env[key])
 
         # Dagster: the instance built from our dagster.yaml stores runs in that server.
-        from rrr_pipelines.defs.market_data.assets import market_bars
+        from rrr_pipelines.defs.market_data.assets import market_bars, market_bars_staging
         from rrr_pipelines.defs.resources import DatabaseResource
 
         with dg.DagsterInstance.get() as instance:
             assert type(instance.run_storage).__name__ == "PostgresRunStorage"
             result = dg.materialize(
-                [market_bars],
+                [market_bars_staging, market_bars],
                 partition_key="2017",
                 instance=instance,
                 resources={"database": DatabaseResource(url=env["RRR_PG_URL_RRR"])},

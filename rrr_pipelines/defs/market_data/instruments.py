@@ -3,16 +3,16 @@
 import dagster as dg
 import pandas as pd
 
-from rrr_pipelines.defs.market_data.assets import MarketBarsConfig
+from rrr_pipelines.defs.market_data.config import MarketBarsConfig
 from rrr_pipelines.defs.resources import DatabaseResource
 from rrr_pipelines.lib.pg import connect
-from rrr_pipelines.lib.sources.base import Instrument
-from rrr_pipelines.lib.sources.registry import make_source
+from rrr_pipelines.lib.sources.base import SourceInstrument
+from rrr_pipelines.lib.sources.catalog import make_source
 
 _COLUMNS = ("source", "symbol", "asset_class", "calendar", "currency", "description", "synthetic")
 
 
-def write_instruments(url: str, instruments: list[Instrument], synthetic: bool) -> int:
+def write_instruments(url: str, instruments: list[SourceInstrument], synthetic: bool) -> int:
     """Upsert instruments on (source, symbol); return the number of rows written.
 
     Args:

@@ -29,10 +29,21 @@ weekly_retrain = dg.ScheduleDefinition(
 )
 def retrain_on_new_bars(
     context: dg.SensorEvaluationContext, asset_event: dg.EventLogEntry
-) -> dg.RunRequest:
-    """Retrain once per new market_bars materialization (run_key makes it at-most-once)."""
+) -> dg.RunRequest | dg.SkipReason:
+    """Retrain once per publish of market_bars that changed published rows.
+
+    ``market_bars`` materializes only when audited partitions are published (a quarantined
+    partition stops the run before it), so this sensor never sees data that failed its checks.
+    A publish that changed nothing (unchanged data re-ingested) is skipped.
+    """
+    mat = asset_event.asset_materialization
+    meta = mat.metadata if mat is not None else {}
+    changed = sum(int(meta[key].value) for key in ("rows_written", "rows_deleted") if key in meta)
+    if mat is not None and "rows_written" in meta and changed == 0:
+        return dg.SkipReason(f"market_bars publish in run {asset_event.run_id} changed no rows")
     return dg.RunRequest(
-        run_key=f"bars-{asset_event.storage_id}", tags={"rrr/retrain_reason": "new_data"}
+        run_key=f"bars-{asset_event.run_id or asset_event.timestamp}",
+        tags={"rrr/retrain_reason": "new_data"},
     )
 
 

@@ -8,7 +8,7 @@ UTC grid aligned to the epoch.
 from __future__ import annotations
 
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from functools import lru_cache
 from typing import Any
@@ -98,9 +98,15 @@ def check_no_gaps(
     calendar: str,
     start: pd.Timestamp | None = None,
     end: pd.Timestamp | None = None,
+    symbols: Sequence[str] = (),
+    interval: str | None = None,
 ) -> CheckResult:
-    """Every bar the calendar expects between each symbol's first and last bar is present.
+    """Every bar the calendar expects is present, edges included when a window is given.
 
+    Without a window, each symbol is judged between its own first and last bar. With ``start``
+    and ``end`` (inclusive) every session of the window is expected for every symbol, so a
+    truncated fetch fails, and a symbol of ``symbols`` with no bar at all misses every session
+    (an empty partition fails when the calendar trades in its window).
     Closures the calendar knows (holidays, 2001-09-11..14, 2012-10-29/30 …) are not gaps.
     Bars stamped at a time the calendar does not trade are reported as ``off_calendar``.
 
@@ -109,23 +115,25 @@ def check_no_gaps(
         calendar: ``"24/7"`` or an exchange-calendars name (``"XNYS"``, ``"XNAS"``).
         start: Optional window start; missing bars before a symbol's first bar are gaps too.
         end: Optional window end (inclusive).
+        symbols: Symbols expected in the window even when they have no bar.
+        interval: Bar interval (default: the frame's; needed when the frame is empty).
     """
     name = "bars_no_gaps"
-    if bars.empty:
+    windowed = start is not None and end is not None
+    if bars.empty and not (windowed and symbols):
         return CheckResult(name, True, {"missing_bars": 0, "rows_checked": 0}, {"missing_bars": 0})
-    interval = str(bars["interval"].iloc[0])
+    interval = interval or str(bars["interval"].iloc[0])
     ts = bars["ts"].dt.tz_convert("UTC").dt.as_unit("ns").astype("int64").to_numpy()
-    sym = bars["symbol"].to_numpy()
-    lo = pd.Timestamp(ts.min(), tz="UTC") if start is None else min(start, _ts(ts.min()))
-    hi = pd.Timestamp(ts.max(), tz="UTC") if end is None else max(end, _ts(ts.max()))
-    grid = expected_timestamps(calendar, interval, lo, hi)
+    lo, hi = _bounds(ts, start, end)
+    grid = expected_timestamps(calendar, interval, lo, hi) if lo <= hi else np.empty(0, np.int64)
     rows: list[dict[str, Any]] = []
     missing_total = off_total = 0
-    for symbol, positions in _positions_by_symbol(sym, ts):
+    present = _positions_by_symbol(bars["symbol"].to_numpy(), ts) if len(ts) else []
+    for symbol, positions in present:
         own = ts[positions]  # sorted by ts
-        first = own[0] if start is None else start.as_unit("ns").value
-        last = own[-1] if end is None else end.as_unit("ns").value
-        window = grid[np.searchsorted(grid, first) : np.searchsorted(grid, last, side="right")]
+        window = _window(
+            grid, own[0] if start is None else lo.value, own[-1] if end is None else hi.value
+        )
         if window.size == own.size and np.array_equal(window, own):
             continue
         missing = window[~_member(window, own)]
@@ -134,6 +142,11 @@ def check_no_gaps(
         off_total += off.size
         rows += _gap_rows(symbol, positions, own, missing, "missing")
         rows += _gap_rows(symbol, positions, own, off, "off_calendar")
+    seen = {symbol for symbol, _ in present}
+    for symbol in (s for s in symbols if s not in seen) if windowed else ():
+        missing_total += grid.size
+        rows += [{"row": None, "symbol": symbol, "ts": _ts(int(t)), "problem": "missing (no bars)"}
+                 for t in grid[:MAX_OFFENDING_ROWS]]  # fmt: skip
     offending = pd.DataFrame(rows[:MAX_OFFENDING_ROWS], columns=["row", "symbol", "ts", "problem"])
     return CheckResult(
         name=name,
@@ -148,6 +161,22 @@ def check_no_gaps(
         offending=offending,
         description=f"no bars missing against the {calendar} calendar",
     )
+
+
+def _bounds(
+    ts: np.ndarray, start: pd.Timestamp | None, end: pd.Timestamp | None
+) -> tuple[pd.Timestamp, pd.Timestamp]:
+    """Grid bounds: the window when given, widened to cover every bar of the frame."""
+    lo = [] if start is None else [start.as_unit("ns")]
+    hi = [] if end is None else [end.as_unit("ns")]
+    if ts.size:
+        lo.append(_ts(int(ts.min())))
+        hi.append(_ts(int(ts.max())))
+    return min(lo), max(hi)
+
+
+def _window(grid: np.ndarray, first: int, last: int) -> np.ndarray:
+    return grid[np.searchsorted(grid, first) : np.searchsorted(grid, last, side="right")]
 
 
 def _positions_by_symbol(sym: np.ndarray, ts: np.ndarray) -> list[tuple[str, np.ndarray]]:

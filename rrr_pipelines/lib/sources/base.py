@@ -3,20 +3,21 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Protocol, runtime_checkable
 
 import pandas as pd
 
-from rrr_live.domain.bars import BAR_COLUMNS
+from rrr_live.domain.bars import BAR_COLUMNS, interval_ns
+from rrr_live.errors import RRRError
 
 
-class SourceError(Exception):
+class SourceError(RRRError):
     """A source could not deliver valid bars; the message names what and where."""
 
 
 @dataclass(frozen=True)
-class Instrument:
+class SourceInstrument:
     """Static metadata of one symbol a source offers."""
 
     symbol: str
@@ -35,8 +36,11 @@ class BarSource(Protocol):
     interval: str
     synthetic: bool
     keeps_updating: bool  # False for frozen history (bundled); drives the freshness check
+    # [first, end) of bars the source can ever serve, when it is fixed (frozen history); None
+    # when open-ended. Completeness expects sessions only inside it (and before ``now``).
+    span: tuple[datetime, datetime] | None
 
-    def instruments(self) -> list[Instrument]:
+    def instruments(self) -> list[SourceInstrument]:
         """Return the symbols this source offers."""
         ...
 
@@ -67,3 +71,28 @@ def require_aware(source: str, start: datetime, end: datetime) -> None:
     """
     if start.tzinfo is None or end.tzinfo is None:
         raise SourceError(f"{source} fetch needs tz-aware start and end")
+
+
+def servable_window(
+    source: BarSource, start: datetime, end: datetime, now: datetime
+) -> tuple[datetime, datetime]:
+    """Clip ``[start, end)`` to what ``source`` can serve at ``now``.
+
+    A frozen source serves only its ``span``; any source serves only bars that have closed by
+    ``now`` (a bar opened at ``t`` closes at ``t + interval``). The result may be empty
+    (``start >= end``): then no bar is expected.
+
+    Args:
+        source: The source asked.
+        start: Requested window start (tz-aware).
+        end: Requested window end, exclusive (tz-aware).
+        now: Current time (tz-aware), injected.
+    """
+    require_aware(source.name, start, end)
+    lo, hi = start, end
+    if source.span is not None:
+        lo, hi = max(lo, source.span[0]), min(hi, source.span[1])
+    closed_before = now - timedelta(microseconds=interval_ns(source.interval) // 1000)
+    # a bar opened at t is complete at t + interval: the last complete bar opened <= that
+    hi = min(hi, closed_before + timedelta(microseconds=1))
+    return lo, max(lo, hi)

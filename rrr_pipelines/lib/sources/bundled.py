@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from functools import lru_cache
 
 import pandas as pd
 
 from rrr_live.domain.bars import BAR_COLUMNS
-from rrr_pipelines.lib.sources.base import Instrument, SourceError, require_aware
+from rrr_pipelines.lib.sources.base import SourceError, SourceInstrument, require_aware
 
 # symbol -> (arch.data module, calendar, description)
 _SERIES: dict[str, tuple[str, str, str]] = {
@@ -58,6 +58,7 @@ class BundledSource:
     interval = "1d"
     synthetic = False
     keeps_updating = False
+    span = (datetime(1999, 1, 4, tzinfo=UTC), datetime(2019, 1, 1, tzinfo=UTC))
 
     def __init__(self, symbols: list[str] | None = None, interval: str = "1d") -> None:
         """Select ``symbols`` (default: all bundled series); the data is daily only."""
@@ -68,10 +69,10 @@ class BundledSource:
             raise SourceError(f"bundled source has no symbols {unknown}; known: {sorted(_SERIES)}")
         self.symbols = list(symbols or _SERIES)
 
-    def instruments(self) -> list[Instrument]:
+    def instruments(self) -> list[SourceInstrument]:
         """Return the bundled index series."""
         return [
-            Instrument(sym, self.name, "index", _SERIES[sym][1], "USD", _SERIES[sym][2])
+            SourceInstrument(sym, self.name, "index", _SERIES[sym][1], "USD", _SERIES[sym][2])
             for sym in self.symbols
         ]
 

@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from rrr_live.domain.bars import BAR_COLUMNS, interval_ns
-from rrr_pipelines.lib.sources.base import Instrument, SourceError, empty_bars, require_aware
+from rrr_pipelines.lib.sources.base import SourceError, SourceInstrument, empty_bars, require_aware
 
 REQUIRED_COLUMNS: tuple[str, ...] = ("ts", "open", "high", "low", "close", "volume")
 NUMERIC_COLUMNS: tuple[str, ...] = ("open", "high", "low", "close", "adj_close", "volume")
@@ -107,13 +107,14 @@ class FilesSource:
         self.symbols = list(symbols) if symbols else None
         self.calendar, self.asset_class, self.currency = calendar, asset_class, currency
         self.keeps_updating = keeps_updating
+        self.span: tuple[datetime, datetime] | None = None
         self.assume_utc = assume_utc
 
     def files(self) -> list[Path]:
         """Return the data files in the directory, sorted by name."""
         return sorted(p for p in self.path.iterdir() if p.is_file() and p.name.endswith(SUFFIXES))
 
-    def instruments(self) -> list[Instrument]:
+    def instruments(self) -> list[SourceInstrument]:
         """Return one instrument per symbol found in the files."""
         found: set[str] = set()
         for file in self.files():
@@ -121,7 +122,7 @@ class FilesSource:
             found |= set(frame["symbol"]) if "symbol" in frame else {_symbol_of(file)}
         chosen = sorted(found & set(self.symbols)) if self.symbols else sorted(found)
         return [
-            Instrument(s, self.name, self.asset_class, self.calendar, self.currency,
+            SourceInstrument(s, self.name, self.asset_class, self.calendar, self.currency,
                        f"user file data from {self.path}")
             for s in chosen
         ]  # fmt: skip

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from rrr_live.domain.bars import BAR_COLUMNS
-from rrr_pipelines.lib.sources.base import Instrument, SourceError, empty_bars, require_aware
+from rrr_pipelines.lib.sources.base import SourceError, SourceInstrument, empty_bars, require_aware
 from rrr_pipelines.lib.sources.ratelimit import Clock, RetryPolicy, Sleeper, TokenBucket
 
 log = logging.getLogger(__name__)
@@ -202,7 +202,7 @@ class RestCandleSource(ABC):
     """
 
     name: ClassVar[str]
-    venue: ClassVar[str]  # human name, for ``Instrument.description``
+    venue: ClassVar[str]  # human name, for ``SourceInstrument.description``
     series: ClassVar[str]  # what the venue calls its bars ("klines", "candles"), for errors
     default_url: ClassVar[str]
     default_symbols: ClassVar[tuple[str, ...]]
@@ -210,6 +210,7 @@ class RestCandleSource(ABC):
     default_burst: ClassVar[float]
     synthetic = False
     keeps_updating = True
+    span: tuple[datetime, datetime] | None = None
 
     def __init__(
         self,
@@ -265,10 +266,10 @@ class RestCandleSource(ABC):
     ) -> None:
         """Page through ``symbol``'s history in ``[start, end)``, appending rows to ``cols``."""
 
-    def instruments(self) -> list[Instrument]:
+    def instruments(self) -> list[SourceInstrument]:
         """Return the configured symbols (crypto, 24/7)."""
         return [
-            Instrument(s, self.name, "crypto", "24/7", quote_currency(s), self.venue)
+            SourceInstrument(s, self.name, "crypto", "24/7", quote_currency(s), self.venue)
             for s in self.symbols
         ]
 

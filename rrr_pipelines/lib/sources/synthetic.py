@@ -28,7 +28,7 @@ import pandas as pd
 
 from rrr_live.domain.bars import interval_ns
 from rrr_pipelines.lib.quality.calendar_gaps import ALWAYS_OPEN, expected_timestamps
-from rrr_pipelines.lib.sources.base import Instrument, SourceError, empty_bars, require_aware
+from rrr_pipelines.lib.sources.base import SourceError, SourceInstrument, empty_bars, require_aware
 
 _NS_DAY = 86_400 * 1_000_000_000
 _GARCH_BLOCK = 512  # steps per closed-form block of the variance recursion (keeps products finite)
@@ -206,6 +206,7 @@ class SyntheticSource:
     name = "synthetic"
     synthetic = True
     keeps_updating = False
+    span: tuple[datetime, datetime] | None = None
 
     def __init__(
         self,
@@ -257,10 +258,10 @@ class SyntheticSource:
         vol, self.start_price, self.base_volume = self.model.symbol_params()
         self.vol_bar = vol / np.sqrt(_bars_per_year(interval, calendar))
 
-    def instruments(self) -> list[Instrument]:
+    def instruments(self) -> list[SourceInstrument]:
         """Return the synthetic symbols (asset class and source ``synthetic``)."""
         return [
-            Instrument(s, self.name, "synthetic", self.calendar, "USD",
+            SourceInstrument(s, self.name, "synthetic", self.calendar, "USD",
                        f"synthetic factor-model symbol (seed {self.model.seed})")
             for s in self.symbols
         ]  # fmt: skip

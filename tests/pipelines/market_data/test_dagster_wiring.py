@@ -9,15 +9,14 @@ import dagster as dg
 import pandas as pd
 import pytest
 
-from rrr_pipelines.defs.market_data.assets import market_bars
-from rrr_pipelines.defs.market_data.checks import bars_freshness, market_bars_quality
+from rrr_pipelines.defs.market_data.assets import market_bars, market_bars_staging
+from rrr_pipelines.defs.market_data.checks import STAGING_CHECKS, bars_freshness
+from rrr_pipelines.defs.market_data.config import MarketBarsConfig
 from rrr_pipelines.defs.market_data.instruments import calendars_for, instruments
 from rrr_pipelines.defs.market_data.partitions import yearly_partitions
-from rrr_pipelines.defs.market_data.schedules import market_bars_daily
+from rrr_pipelines.defs.market_data.schedules import daily_request, market_bars_daily
 from rrr_pipelines.defs.resources import DatabaseResource
-from rrr_pipelines.lib.bars_store import write_bars
 from rrr_pipelines.lib.charts import bars_summary, price_chart_markdown
-from rrr_pipelines.lib.quality.suite import BLOCKING_GATES
 from rrr_pipelines.lib.sources.bundled import BundledSource
 
 
@@ -30,7 +29,7 @@ def downstream_of_bars() -> None:
     """Stands in for features/backtests: must not run on bad bars."""
 
 
-ASSETS = [market_bars, market_bars_quality, bars_freshness, downstream_of_bars]
+ASSETS = [market_bars_staging, market_bars, bars_freshness, downstream_of_bars]
 
 
 def _bars_2008() -> pd.DataFrame:
@@ -44,7 +43,7 @@ def test_clean_partition_passes_every_check_and_downstream_runs(rrr_db_url: str)
         res = dg.materialize(ASSETS, partition_key="2008", resources=resources, instance=instance)
     assert res.success
     evals = {e.check_name: e for e in res.get_asset_check_evaluations()}
-    assert set(evals) == {*BLOCKING_GATES, "bars_gx_suite", "bars_freshness"}
+    assert set(evals) == {*STAGING_CHECKS, "bars_freshness"}
     assert all(e.passed for e in evals.values())
     gaps = evals["bars_no_gaps"].metadata
     assert gaps["observed_missing_bars"].value == 0
@@ -52,30 +51,6 @@ def test_clean_partition_passes_every_check_and_downstream_runs(rrr_db_url: str)
     assert gaps["threshold_missing_bars"].value == 0
     assert evals["bars_freshness"].metadata["applies"].value is False
     assert res.asset_materializations_for_node("downstream_of_bars")
-
-
-@pytest.mark.pg
-def test_bad_bar_in_store_blocks_downstream(rrr_db_url: str) -> None:
-    bars = _bars_2008()
-    row = 100
-    high, low = bars.loc[row, "high"], bars.loc[row, "low"]
-    bars.loc[row, "high"], bars.loc[row, "low"] = low, high
-    write_bars(rrr_db_url, bars)  # the asset's ON CONFLICT DO NOTHING keeps the bad row
-    resources = {"database": DatabaseResource(url=rrr_db_url)}
-    with dg.instance_for_test() as instance:
-        res = dg.materialize(
-            ASSETS, partition_key="2008", resources=resources, instance=instance,
-            raise_on_error=False,
-        )  # fmt: skip
-    assert not res.success
-    failed = {e.check_name: e for e in res.get_asset_check_evaluations() if not e.passed}
-    assert set(failed) == {"bars_ohlc_consistent", "bars_gx_suite"}
-    meta = failed["bars_ohlc_consistent"].metadata
-    assert meta["observed_violations"].value == 1
-    assert meta["threshold_violations"].value == 0
-    table = meta["offending_rows"].value
-    assert bars.loc[row, "ts"].isoformat() in table and "high<low" in table
-    assert res.asset_materializations_for_node("downstream_of_bars") == []
 
 
 @pytest.mark.pg
@@ -96,6 +71,21 @@ def test_daily_schedule_requests_the_current_year_partition() -> None:
     assert isinstance(req, dg.RunRequest)
     assert req.partition_key == "2018" and req.run_key == "market_bars-2018-06-01"
     assert market_bars_daily.cron_schedule == "30 22 * * *"
+
+
+def test_daily_schedule_asks_a_source_only_for_a_window_it_serves() -> None:
+    late = daily_request(datetime(2026, 6, 1, 22, 30, tzinfo=UTC), MarketBarsConfig())
+    assert isinstance(late, dg.SkipReason)  # bundled history ends 2018
+    assert "bundled cannot serve any bar of 2026" in str(late.skip_message)
+    live = daily_request(
+        datetime(2026, 6, 1, 22, 30, tzinfo=UTC),
+        MarketBarsConfig(source="coinbase", symbols=["BTC-USD"]),
+    )
+    assert isinstance(live, dg.RunRequest) and live.partition_key == "2026"
+    # only bars closed by the tick: the last daily bar is the one opened 2026-05-31
+    assert live.tags["rrr/window"].endswith("2026-05-31T22:30:00.000001+00:00)")
+    staged = live.run_config["ops"]["market_bars_staging"]["config"]
+    assert staged["source"] == "coinbase" and staged["symbols"] == ["BTC-USD"]
 
 
 def test_price_chart_markdown_is_an_inline_png() -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from rrr_pipelines.lib.quality.gx_suite import run_gx_suite
+from rrr_pipelines.lib.quality.gx_suite import run_gx_suite, run_gx_suite_split
 
 
 def test_gx_suite_passes_clean_data_and_names_defect_rows(bundled_bars: pd.DataFrame) -> None:
@@ -31,3 +31,15 @@ def test_gx_suite_passes_clean_data_and_names_defect_rows(bundled_bars: pd.DataF
     assert {"high>=open", "high>=close"} <= set(by_row[40].split(","))
     assert by_row[50] == "unique(source,symbol,ts)"
     assert "close not null" in res.observed["failed_expectations"]
+
+
+def test_one_gx_run_judges_each_partition_apart(bundled_bars: pd.DataFrame) -> None:
+    years = [
+        bundled_bars[bundled_bars["ts"].dt.year == y].reset_index(drop=True) for y in (2007, 2008)
+    ]
+    years[1].loc[3, "low"] = -1.0
+    clean, bad = run_gx_suite_split(years)
+    assert clean.passed and clean.observed["rows_checked"] == len(years[0])
+    assert not bad.passed and bad.offending_rows == [3]  # row in its own partition's frame
+    assert bad.observed["failed_expectations"] == ["low>0"]
+    assert bad.observed["successful_expectations"] == 16

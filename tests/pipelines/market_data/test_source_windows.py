@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from rrr_pipelines.lib.sources.base import SourceError
+from rrr_pipelines.lib.sources.catalog import SOURCE_NAMES, make_source
 from rrr_pipelines.lib.sources.fakes import FakeClock
-from rrr_pipelines.lib.sources.registry import SOURCE_NAMES, make_source
 
 NAIVE = datetime(2024, 5, 1)  # noqa: DTZ001 - the point of the test
 AWARE = datetime(2024, 5, 2, tzinfo=UTC)

@@ -3,7 +3,11 @@
 import dagster as dg
 import pytest
 
-from rrr_pipelines.defs.ml.automation import retrain_on_live_feedback, weekly_retrain
+from rrr_pipelines.defs.ml.automation import (
+    retrain_on_live_feedback,
+    retrain_on_new_bars,
+    weekly_retrain,
+)
 from rrr_pipelines.lib.feedback import breached_since, record_feedback
 
 
@@ -61,3 +65,26 @@ def test_feedback_sensor_without_database_setting_skips(monkeypatch: pytest.Monk
 def test_weekly_schedule_targets_the_retrain_job() -> None:
     assert weekly_retrain.cron_schedule == "0 6 * * 6"
     assert weekly_retrain.job_name == "retrain_job"
+
+
+def test_new_bars_sensor_fires_on_a_changing_publish_only() -> None:
+    with dg.instance_for_test() as instance:
+        ctx = dg.build_sensor_context(instance=instance)
+        assert not retrain_on_new_bars.evaluate_tick(ctx).run_requests  # nothing published
+
+        def publish(written: int) -> None:
+            instance.report_runless_asset_event(
+                dg.AssetMaterialization(
+                    "market_bars", metadata={"rows_written": written, "rows_deleted": 0}
+                )
+            )
+
+        publish(0)  # an unchanged partition re-published: nothing new to learn from
+        data = retrain_on_new_bars.evaluate_tick(dg.build_sensor_context(instance=instance))
+        assert not data.run_requests and "changed no rows" in str(data.skip_message)
+        publish(12)
+        data = retrain_on_new_bars.evaluate_tick(
+            dg.build_sensor_context(instance=instance, cursor=data.cursor)
+        )
+        assert len(data.run_requests) == 1
+        assert data.run_requests[0].tags["rrr/retrain_reason"] == "new_data"
