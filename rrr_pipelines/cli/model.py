@@ -10,7 +10,7 @@ from rrr_live.config import get_settings
 
 
 def _registry():
-    from rrr_pipelines.lib.registry import ModelRegistry
+    from rrr_pipelines.lib.model_registry import ModelRegistry
 
     return ModelRegistry(get_settings().tracking_uri)
 

@@ -17,8 +17,8 @@ class MlflowResource(dg.ConfigurableResource):
     tracking_uri: str
 
     def registry(self):
-        """Return a :class:`rrr_pipelines.lib.registry.ModelRegistry` bound to this server."""
-        from rrr_pipelines.lib.registry import ModelRegistry
+        """Return a :class:`rrr_pipelines.lib.model_registry.ModelRegistry` bound to this server."""
+        from rrr_pipelines.lib.model_registry import ModelRegistry
 
         return ModelRegistry(self.tracking_uri)
 

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from rrr_live.models import load_model, save_model
-from rrr_pipelines.lib.registry import ModelRegistry, RegistryError
+from rrr_pipelines.lib.model_registry import ModelRegistry, RegistryError
 from tests.live.models.conftest import make_ensemble
 
 pytestmark = pytest.mark.pg

@@ -12,7 +12,7 @@ from mlflow.protos.databricks_pb2 import (
     RESOURCE_DOES_NOT_EXIST,
 )
 
-from rrr_pipelines.lib.registry import ModelRegistry
+from rrr_pipelines.lib.model_registry import ModelRegistry
 
 
 class _FailingClient:

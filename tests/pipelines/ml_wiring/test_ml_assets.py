@@ -22,7 +22,7 @@ from rrr_pipelines.defs.ml.resources import MlflowResource, PromotionGateResourc
 from rrr_pipelines.defs.resources import DatabaseResource, ParquetIOManager
 from rrr_pipelines.lib.bars_store import write_bars
 from rrr_pipelines.lib.ml.dataset import DatasetConfig, build_training_set, to_training_data
-from rrr_pipelines.lib.registry import ModelRegistry
+from rrr_pipelines.lib.model_registry import ModelRegistry
 from rrr_pipelines.lib.sources.bundled import BundledSource
 
 ALL = pd.Timestamp("1990-01-01", tz="UTC"), pd.Timestamp("2030-01-01", tz="UTC")
