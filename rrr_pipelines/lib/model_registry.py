@@ -100,6 +100,34 @@ class VersionSummary:
     aliases: tuple[str, ...]
 
 
+def check_reachable(tracking_uri: str, timeout: float = 3.0) -> None:
+    """Fail fast, in one line, when an HTTP tracking server does not answer ``/health``.
+
+    Args:
+        tracking_uri: The MLflow tracking URI (non-HTTP URIs are not probed).
+        timeout: Seconds to wait for the answer.
+
+    Raises:
+        MlflowUnavailableError: naming the server and how to start it.
+    """
+    if not tracking_uri.startswith(("http://", "https://")):
+        return
+    url = f"{tracking_uri.rstrip('/')}/health"
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as resp:
+            if resp.status == 200:
+                return
+            why = f"HTTP {resp.status}"
+    except urllib.error.HTTPError as e:
+        why = f"HTTP {e.code}"
+    except (urllib.error.URLError, OSError) as e:
+        why = str(getattr(e, "reason", e))
+    raise MlflowUnavailableError(
+        f"MLflow server at {tracking_uri} is not reachable ({why}); "
+        "start the stack with `rrr up` (or point RRR_MLFLOW_TRACKING_URI at a running server)"
+    )
+
+
 class ModelRegistry:
     """Explicit-client MLflow wrapper for RRR training runs and the ``rrr-ensemble`` model.
 
@@ -124,27 +152,8 @@ class ModelRegistry:
         )
 
     def check_reachable(self, timeout: float = 3.0) -> None:
-        """Fail fast, in one line, when an HTTP tracking server does not answer ``/health``.
-
-        Raises:
-            MlflowUnavailableError: naming the server and how to start it.
-        """
-        if not self.tracking_uri.startswith(("http://", "https://")):
-            return
-        url = f"{self.tracking_uri.rstrip('/')}/health"
-        try:
-            with urllib.request.urlopen(url, timeout=timeout) as resp:
-                if resp.status == 200:
-                    return
-                why = f"HTTP {resp.status}"
-        except urllib.error.HTTPError as e:
-            why = f"HTTP {e.code}"
-        except (urllib.error.URLError, OSError) as e:
-            why = str(getattr(e, "reason", e))
-        raise MlflowUnavailableError(
-            f"MLflow server at {self.tracking_uri} is not reachable ({why}); "
-            "start the stack with `rrr up` (or set RRR_MLFLOW_TRACKING_URI)"
-        )
+        """Fail fast, in one line, when the tracking server does not answer (see below)."""
+        check_reachable(self.tracking_uri, timeout)
 
     def _experiment_id(self) -> str:
         exp = self.client.get_experiment_by_name(self.experiment)
