@@ -25,7 +25,11 @@ def _registry() -> ModelRegistry:
 
     uri = get_settings().tracking_uri
     _call(check_reachable, uri)  # one line within seconds when the server is down
-    return ModelRegistry(uri)
+    return ModelRegistry(uri, model_name=_model_name())
+
+
+def _model_name() -> str:
+    return str(click.get_current_context().obj or "rrr-ensemble")  # set by the `model` group
 
 
 def _call(fn: Callable[..., T], *args: object, **kwargs: object) -> T:
@@ -40,7 +44,19 @@ def _call(fn: Callable[..., T], *args: object, **kwargs: object) -> T:
         raise click.ClickException(f"MLflow at {get_settings().tracking_uri}: {first}") from e
 
 
-model = click.Group("model", help="Registered model `rrr-ensemble`: list, promote, roll back.")
+@click.group("model")
+@click.option(
+    "--name",
+    default="rrr-ensemble",
+    show_default=True,
+    envvar="RRR_MODEL_NAME",
+    help="Registered model name.",
+)
+@click.pass_context
+def model(ctx: click.Context, name: str) -> None:
+    """Registered model (default `rrr-ensemble`): list, promote, roll back."""
+    ctx.obj = name
+
 
 _COLUMNS = ("version", "candidate", "verdict", "criteria", "override", "aliases")
 

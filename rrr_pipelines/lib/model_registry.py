@@ -283,13 +283,23 @@ class ModelRegistry:
 
     def versions(self) -> list[VersionSummary]:
         """Every version with its candidate, re-derived verdict and aliases, oldest first."""
+        from mlflow.exceptions import MlflowException
+
+        try:  # search results carry no aliases; the registered model has them all
+            aliases: dict[str, str] = dict(
+                self.client.get_registered_model(self.model_name).aliases
+            )
+        except MlflowException as e:
+            if e.error_code == "RESOURCE_DOES_NOT_EXIST":
+                return []
+            raise
         found = self.client.search_model_versions(f"name='{self.model_name}'")
         rows = [
             VersionSummary(
                 str(mv.version),
                 mv.tags.get(rule.TAG_CANDIDATE, "?"),
                 rule.parse_verdict(mv.tags),
-                tuple(sorted(getattr(mv, "aliases", []) or [])),
+                tuple(sorted(a for a, v in aliases.items() if str(v) == str(mv.version))),
             )
             for mv in found
         ]
