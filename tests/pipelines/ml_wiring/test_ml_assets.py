@@ -198,7 +198,10 @@ def _assert_loadable_and_promotable(
     from rrr_live.models import load_model
 
     loaded = load_model(registry.download("challenger", tmp_path / "dl"))
-    assert loaded.predict(np.zeros((3, len(default_spec().names)))).shape == (3,)
+    n_features = len(default_spec().names)
+    windows = np.zeros((3, max(loaded.window_length, 1), n_features), np.float32)
+    features = np.zeros((3, n_features), np.float32)
+    assert loaded.predict(features, windows if loaded.needs_windows else None).shape == (3,)
 
     # Human promotion through the CLI, then rollback refuses (no earlier champion).
     monkeypatch.setenv("RRR_MLFLOW_TRACKING_URI", registry.tracking_uri)
