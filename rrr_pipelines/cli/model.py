@@ -21,10 +21,12 @@ T = TypeVar("T")
 
 
 def _registry() -> ModelRegistry:
-    from rrr_pipelines.lib.model_registry import ModelRegistry, check_reachable
+    from rrr_pipelines.lib.mlflow_health import check_reachable
 
     uri = get_settings().tracking_uri
-    _call(check_reachable, uri)  # one line within seconds when the server is down
+    _call(check_reachable, uri)  # one line within seconds when down, before the heavy imports
+    from rrr_pipelines.lib.model_registry import ModelRegistry
+
     return ModelRegistry(uri, model_name=_model_name())
 
 

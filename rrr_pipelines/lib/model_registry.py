@@ -23,8 +23,6 @@ import json
 import logging
 import os
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -33,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 from rrr_live.errors import RRRError
 from rrr_live.models import verdict as rule
+from rrr_pipelines.lib.mlflow_health import MlflowUnavailableError, check_reachable
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
@@ -54,16 +53,23 @@ MLFLOW_CLIENT_ENV = {
 }
 
 
+__all__ = [
+    "GateRefusedError",
+    "MlflowUnavailableError",
+    "ModelRegistry",
+    "RegisteredVersion",
+    "RegistryError",
+    "VersionSummary",
+    "check_reachable",
+]
+
+
 class RegistryError(RRRError):
     """A registry operation cannot be done (no champion, nothing to roll back to, bad input)."""
 
 
 class GateRefusedError(RegistryError):
     """An alias move the rule forbids (a failed or unjudged version may only be ``shadow``)."""
-
-
-class MlflowUnavailableError(RegistryError):
-    """The MLflow tracking server cannot be reached; the message says how to start it."""
 
 
 @dataclass(frozen=True)
@@ -98,34 +104,6 @@ class VersionSummary:
     candidate: str
     verdict: rule.Verdict
     aliases: tuple[str, ...]
-
-
-def check_reachable(tracking_uri: str, timeout: float = 3.0) -> None:
-    """Fail fast, in one line, when an HTTP tracking server does not answer ``/health``.
-
-    Args:
-        tracking_uri: The MLflow tracking URI (non-HTTP URIs are not probed).
-        timeout: Seconds to wait for the answer.
-
-    Raises:
-        MlflowUnavailableError: naming the server and how to start it.
-    """
-    if not tracking_uri.startswith(("http://", "https://")):
-        return
-    url = f"{tracking_uri.rstrip('/')}/health"
-    try:
-        with urllib.request.urlopen(url, timeout=timeout) as resp:
-            if resp.status == 200:
-                return
-            why = f"HTTP {resp.status}"
-    except urllib.error.HTTPError as e:
-        why = f"HTTP {e.code}"
-    except (urllib.error.URLError, OSError) as e:
-        why = str(getattr(e, "reason", e))
-    raise MlflowUnavailableError(
-        f"MLflow server at {tracking_uri} is not reachable ({why}); "
-        "start the stack with `rrr up` (or point RRR_MLFLOW_TRACKING_URI at a running server)"
-    )
 
 
 class ModelRegistry:

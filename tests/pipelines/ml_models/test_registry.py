@@ -1,6 +1,8 @@
 from __future__ import annotations
 
-import json
+import os
+import subprocess
+import sys
 import time
 from datetime import UTC, datetime
 
@@ -172,17 +174,18 @@ def test_cli_refuses_a_failed_version_names_criteria_and_records_an_override(
     assert "failed (worst_stress_loss)" in row and "baseline" in row and reason in row
 
 
-def test_cli_fails_in_one_line_within_seconds_when_mlflow_is_down(monkeypatch):
+def test_cli_fails_in_one_line_within_seconds_when_mlflow_is_down(tmp_path):
     from tests.kit.services import free_port
 
-    class Dead:
-        tracking_uri = f"http://127.0.0.1:{free_port()}"
-        model_name = "rrr-ensemble"
-
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("RRR_", "MLFLOW_"))}
+    env.update(RRR_HOME=str(tmp_path / "home"), RRR_MLFLOW_PORT=str(free_port()))
     started = time.monotonic()
-    out = _cli(Dead, monkeypatch, "list")
+    out = subprocess.run(
+        [sys.executable, "-m", "rrr_pipelines.cli", "model", "list"],
+        env=env, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
     assert time.monotonic() - started < 10
-    assert out.exit_code == 1 and len(out.output.strip().splitlines()) == 1
-    assert "not reachable" in out.output and "rrr up" in out.output
-    assert json.dumps(out.output)  # plain text, no traceback
-    assert "Traceback" not in out.output
+    assert out.returncode == 1 and out.stdout == ""
+    [line] = out.stderr.strip().splitlines()
+    assert "not reachable" in line and "rrr up" in line and env["RRR_MLFLOW_PORT"] in line
+    assert not (tmp_path / "home").exists()  # nothing was started to answer it
