@@ -145,6 +145,7 @@ def _check_first_demo(out: subprocess.CompletedProcess[str], summary: dict) -> N
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1200)  # two demos; a shared machine can triple the ~150 s
 def test_demo_twice_judges_each_run_and_names_a_failed_training_step(tmp_path: Path) -> None:
     home = tmp_path / "home"
     env = _env(home)
