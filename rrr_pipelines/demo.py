@@ -245,8 +245,9 @@ def _model_story(outcomes: list[RunOutcome], settings: Settings) -> dict[str, An
          ("version", "candidate", "gate_verdict", "criteria_set", "alias", "reasons")}
         for a in ("registered_model", "registered_baseline") if a in ml.materialized
     ]  # fmt: skip
-    return {"gate": gate, "registered": registered,
-            "promotion": _promote_if_none_passed(registered, settings)}  # fmt: skip
+    every_step_ok = all(o.ok for o in outcomes)  # never promote out of a broken demo
+    promotion = _promote_if_none_passed(registered, settings) if every_step_ok else None
+    return {"gate": gate, "registered": registered, "promotion": promotion}
 
 
 def _promote_if_none_passed(
