@@ -150,6 +150,7 @@ def test_demo_twice_judges_each_run_and_names_a_failed_training_step(tmp_path: P
     home = tmp_path / "home"
     env = _env(home)
     first = _demo(env)
+    assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
     summary = json.loads((home / "demo-summary.json").read_text())
     _check_first_demo(first, summary)
     checksums = [{r["symbol"]: r["checksum"] for r in summary["market_bars"]}]
@@ -164,7 +165,7 @@ def test_demo_twice_judges_each_run_and_names_a_failed_training_step(tmp_path: P
     shutil.rmtree(models)
     models.write_text("not a directory")
     second = _demo(env)
-    assert second.returncode != 0, second.stdout[-3000:]
+    assert second.returncode == 1, second.stdout[-3000:] + second.stderr[-3000:]
     error = second.stderr.strip().splitlines()[-1]
     assert "demo step failed" in error and "'train, evaluate" in error
     assert "failed Dagster steps: ensemble_model" in error
