@@ -375,7 +375,8 @@ def _holdout_table(env: dict[str, str]) -> list[dict[str, Any]]:
         return []
     table = pd.read_parquet(path)
     cols = ["name", *[c for c in HOLDOUT_COLUMNS if c in table.columns]]
-    return table[cols].round(4).to_dict(orient="records")
+    records: list[dict[str, Any]] = table[cols].round(4).to_dict(orient="records")
+    return records
 
 
 def print_summary(summary: dict[str, Any], path: object) -> None:
@@ -405,8 +406,8 @@ def _print_headlines(assets: dict[str, dict[str, Any]]) -> None:
             click.echo(f"  {asset}: {', '.join(shown)}")
 
 
-def _print_model(assets: dict[str, dict[str, Any]], gate: dict[str, Any]) -> None:
-    rows = assets.get("__holdout__", [])
+def _print_model(assets: dict[str, Any], gate: dict[str, Any]) -> None:
+    rows: list[dict[str, Any]] = assets.get("__holdout__", [])
     if rows:
         click.echo("  holdout (same segment, same costs):")
         header = "    " + "".join(f"{k:>14}" for k in rows[0])
