@@ -285,7 +285,7 @@ def git_commit() -> str:
 def _register(
     context: dg.AssetExecutionContext, mlflow: MlflowResource, row: pd.Series, verdict: Any,
     evaluation_run: str, training_set: pd.DataFrame, *, challenger: bool,
-) -> dg.MaterializeResult:  # fmt: skip
+) -> dg.MaterializeResult[Any]:  # fmt: skip
     from rrr_live.features import default_spec
     from rrr_live.models.manifest import Manifest
     from rrr_live.models.verdict import CHALLENGER
@@ -346,7 +346,7 @@ def registered_model(
     training_set: pd.DataFrame,
     mlflow: MlflowResource,
     gate: PromotionGateResource,
-) -> dg.MaterializeResult:
+) -> dg.MaterializeResult[Any]:
     """Register the evaluated ensemble as a new `rrr-ensemble` version with its own verdict.
 
     The verdict is recomputed here from the loaded evaluation's evidence with the model
@@ -366,7 +366,7 @@ def registered_baseline(
     training_set: pd.DataFrame,
     mlflow: MlflowResource,
     gate: PromotionGateResource,
-) -> dg.MaterializeResult:
+) -> dg.MaterializeResult[Any]:
     """Register the evaluation's best baseline (same manifest format) with its own verdict.
 
     Judged by the baseline criteria (positive Sharpe after costs, drawdown, VaR, stress). It
