@@ -42,7 +42,9 @@ ML_ASSETS = (
     "features,training_set,ensemble_model,model_evaluation,registered_model,registered_baseline"
 )
 DEMO_STEPS: list[DemoStep] = [
-    DemoStep("load real S&P 500 + NASDAQ daily bars", "market_bars_staging,market_bars", BUNDLED_RANGE),
+    DemoStep(
+        "load real S&P 500 + NASDAQ daily bars", "market_bars_staging,market_bars", BUNDLED_RANGE
+    ),
     DemoStep(
         "backtest and risk reports",
         "instruments,backtest_report,var_report,var_backtest,stress_report,correlation_report",
