@@ -70,7 +70,7 @@ class ExecReport:
 
 @dataclass(frozen=True, slots=True)
 class TradeTick:
-    """A public trade; ``aggressor`` is the side of the taker; ``trade_id`` the venue's (0: none)."""
+    """A public trade; ``aggressor`` is the taker's side, ``trade_id`` the venue's (0: none)."""
 
     ts_ns: int
     symbol: str
