@@ -64,3 +64,11 @@ class Metrics:
         self.journal_dropped = Counter(
             "rrr_journal_records_dropped", "Records dropped past the spill hard cap", registry=r
         )
+        self.journal_spilled = Counter(
+            "rrr_journal_records_spilled", "Records written to the spill-to-disk buffer",
+            registry=r,
+        )  # fmt: skip
+        self.journal_lost_data = Gauge(
+            "rrr_journal_lost_data", "1 once the journal dropped records (a risk input)",
+            registry=r,
+        )  # fmt: skip
