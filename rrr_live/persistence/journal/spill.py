@@ -129,23 +129,27 @@ class SpillBuffer:
 
     # -- append ----------------------------------------------------------------------------------
 
-    def append(self, table: str, rows: list[Row]) -> bool:
-        """Append ``rows`` of ``table`` durably (fsync'd); False when the hard cap refuses them."""
-        frame = encode_frame(table, rows)
+    def append(self, rows: dict[str, list[Row]]) -> bool:
+        """Append one batch (rows per table) durably with one fsync; all or nothing.
+
+        Returns False, writing nothing, when the batch would pass the hard cap.
+        """
+        frames = [encode_frame(table, rs) for table, rs in rows.items() if rs]
+        data = b"".join(frames)
         with self._lock:
             pending = sum(s.size for s in self._segments) - self._acked
-            if pending + len(frame) > self.hard_cap_bytes:
+            if pending + len(data) > self.hard_cap_bytes:
                 return False
             seg = self._segment_for_append()
             assert self._handle is not None
-            written = os.write(self._handle, frame)
-            if written != len(frame):  # a full disk; keep the file consistent, refuse the rows
+            written = os.write(self._handle, data)
+            if written != len(data):  # a full disk; keep the file consistent, refuse the rows
                 os.ftruncate(self._handle, seg.size)
                 raise OSError(f"short write to spill segment {seg.path}")
             os.fsync(self._handle)
-            seg.size += len(frame)
-            self.stats.frames_written += 1
-            self.stats.rows_written += len(rows)
+            seg.size += len(data)
+            self.stats.frames_written += len(frames)
+            self.stats.rows_written += sum(len(rs) for rs in rows.values())
         return True
 
     def _segment_for_append(self) -> _Segment:

@@ -140,6 +140,7 @@ class JournalWriter:
         self._progress = asyncio.Condition()
         self._tasks: list[asyncio.Task[None]] = []
         self._db_up = True
+        self._stalled = False
         self._inflight = 0
         self._closing = False
         self._spill_lock = asyncio.Lock()
@@ -300,14 +301,14 @@ class JournalWriter:
 
     async def _dispatch(self, batch: _Batch) -> None:
         cfg = self.config
-        if self._db_up and len(self._ready) >= cfg.ready_max:
+        if self._db_up and not self._stalled and len(self._ready) >= cfg.ready_max:
             try:
                 async with asyncio.timeout(cfg.spill_after_s):
                     while self._db_up and len(self._ready) >= cfg.ready_max:
                         self._taken.clear()
                         await self._taken.wait()
             except TimeoutError:
-                pass
+                self._stalled = True  # spill at once until the database stage moves again
         if self._db_up and len(self._ready) < cfg.ready_max:
             self._ready.append(batch)
             self._work.set()
@@ -318,13 +319,11 @@ class JournalWriter:
 
     async def _spill_batch(self, batch: _Batch) -> None:
         async with self._spill_lock:
-            for table, rows in batch.rows.items():
-                ok = await asyncio.to_thread(self.spill.append, table, rows)
-                if ok:
-                    self._spilled += len(rows)
-                    self._metrics.journal_spilled.inc(len(rows))
-                else:
-                    self._drop(table, len(rows))
+            if await asyncio.to_thread(self.spill.append, batch.rows):
+                self._spilled += batch.count
+                self._metrics.journal_spilled.inc(batch.count)
+            else:
+                self._drop(batch.count)
             if self._down_oldest_ns is None:
                 self._down_oldest_ns = batch.oldest_ns
         self._check_soft_cap()
@@ -332,15 +331,15 @@ class JournalWriter:
         self._work.set()
         await self._notify()
 
-    def _drop(self, table: str, n: int) -> None:
+    def _drop(self, n: int) -> None:
         self._dropped += n
         self._lost = True
         self._metrics.journal_dropped.inc(n)
         self._metrics.journal_lost_data.set(1)
         log.critical(
-            "journal LOST DATA: spill buffer full (hard cap %d bytes); dropped %d %s rows"
+            "journal LOST DATA: spill buffer full (hard cap %d bytes); dropped %d records"
             " (%d dropped in total)",
-            self.config.hard_cap_bytes, n, table, self._dropped,
+            self.config.hard_cap_bytes, n, self._dropped,
         )  # fmt: skip
 
     def _check_soft_cap(self) -> None:
@@ -385,6 +384,7 @@ class JournalWriter:
         while True:
             if self._ready:
                 batch = self._ready.popleft()
+                self._stalled = False
                 self._taken.set()
                 return batch
             if not self.spill.empty:
