@@ -165,8 +165,11 @@ async def test_pool_retries_with_injected_backoff_then_gives_up() -> None:
         slept.append(s)
 
     port = free_port()  # nothing listens: connection refused at once
-    pool = JournalPool(PoolConfig(f"postgresql://postgres@127.0.0.1:{port}/x", retries=4,
-                                  backoff_initial_s=0.1, backoff_max_s=0.3), sleeper=sleeper)  # fmt: skip
+    cfg = PoolConfig(
+        f"postgresql://postgres@127.0.0.1:{port}/x", retries=4, backoff_initial_s=0.1,
+        backoff_max_s=0.3,
+    )  # fmt: skip
+    pool = JournalPool(cfg, sleeper=sleeper)
     await pool.open()
     try:
         with pytest.raises(OSError):

@@ -17,7 +17,7 @@ def _rows(n: int, seed: int) -> list[tuple[str, tuple[object, ...]]]:
 
 
 def _drain(spill: SpillBuffer, max_rows: int) -> list[tuple[str, tuple[object, ...]]]:
-    out = []
+    out: list[tuple[str, tuple[object, ...]]] = []
     while (chunk := spill.read(max_rows)) is not None:
         for table, rows in chunk.rows.items():
             out.extend((table, r) for r in rows)
