@@ -7,7 +7,9 @@ a test builds its own on a fresh ``CollectorRegistry`` and a process builds one 
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from collections.abc import Callable
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 
 # Seconds; tick-to-decision targets are 100 ms (floor) and 5-10 ms (stretch).
 LATENCY_BUCKETS = (
@@ -72,3 +74,57 @@ class Metrics:
             "rrr_journal_lost_data", "1 once the journal dropped records (a risk input)",
             registry=r,
         )  # fmt: skip
+        self.exchange_frames_sent = Counter(
+            "rrr_exchange_frames_sent", "Frames the replay exchange sent", ["protocol"],
+            registry=r,
+        )  # fmt: skip
+        self.exchange_connections = Gauge(
+            "rrr_exchange_connections", "Open websocket connections to the replay exchange",
+            registry=r,
+        )  # fmt: skip
+        self.exchange_faults = Counter(
+            "rrr_exchange_faults", "Fault hooks fired by the replay exchange", ["fault"],
+            registry=r,
+        )  # fmt: skip
+        self.exchange_http_requests = Counter(
+            "rrr_exchange_http_requests", "REST requests answered, by status", ["status"],
+            registry=r,
+        )  # fmt: skip
+
+
+class MetricsEndpoint:
+    """A running ``/metrics`` HTTP endpoint; :meth:`close` stops it.
+
+    Args:
+        port: the port it listens on.
+        close: stops the server and joins its thread.
+    """
+
+    def __init__(self, port: int, close: Callable[[], None]) -> None:
+        self.port = port
+        self._close = close
+
+    def close(self) -> None:
+        """Stop serving (idempotent)."""
+        close, self._close = self._close, lambda: None
+        close()
+
+
+def serve_metrics(metrics: Metrics, port: int = 0, host: str = "127.0.0.1") -> MetricsEndpoint:
+    """Serve ``metrics`` at ``http://host:port/metrics`` from a daemon thread.
+
+    Binds 127.0.0.1 unless told otherwise (prometheus_client's own default is 0.0.0.0).
+
+    Args:
+        metrics: what to expose.
+        port: TCP port; 0 picks a free one (read it from the result).
+        host: address to bind.
+    """
+    httpd, thread = start_http_server(port, addr=host, registry=metrics.registry)
+
+    def close() -> None:
+        httpd.shutdown()
+        httpd.server_close()
+        thread.join(2)
+
+    return MetricsEndpoint(int(httpd.server_port), close)
