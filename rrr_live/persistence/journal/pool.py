@@ -9,6 +9,7 @@ injected sleeper, and callers that must not wait (the journal writer) ask for on
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -128,20 +129,25 @@ class JournalPool:
     async def connection(self) -> AsyncIterator[asyncpg.Connection]:
         """Acquire one connection (one attempt, ``acquire_timeout_s``).
 
-        A connection that saw a transient error is terminated rather than returned, so a
-        half-dead socket (server crashed or blackholed mid-statement) is never reused.
+        A connection whose block raised is terminated rather than returned: the error may have
+        left it mid-statement or mid-COPY, or on a half-dead socket (server crashed or
+        blackholed), and the pool's reset would then fail or hang. Reconnecting costs ~5 ms.
         """
         if self._pool is None:
             raise RuntimeError("JournalPool.open() was not called")
         con = await self._pool.acquire(timeout=self.config.acquire_timeout_s)
         try:
             yield con
-        except BaseException as e:
-            if is_transient(e) or isinstance(e, asyncio.CancelledError):
+        except BaseException:
+            # A connection lost mid-statement was already given back by asyncpg itself.
+            with contextlib.suppress(asyncpg.InterfaceError):
                 con.terminate()
+            await self._pool.release(con)  # immediate for a terminated or given-back one
             raise
-        finally:
+        try:
             await self._pool.release(con, timeout=self.config.acquire_timeout_s)
+        except Exception as e:  # the work succeeded; the pool replaces the connection
+            log.warning("discarded a connection that failed to reset (%s: %s)", type(e).__name__, e)
 
     async def run(
         self, fn: Callable[[asyncpg.Connection], Awaitable[T]], *, retries: int | None = None
