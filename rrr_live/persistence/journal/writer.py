@@ -377,8 +377,8 @@ class JournalWriter:
             finally:
                 self._inflight -= 1
             self._on_written(batch)
-            await self._notify()
             await self._apply_retention()
+            await self._notify()
 
     async def _next_batch(self) -> _Batch:
         while True:

@@ -65,3 +65,59 @@ async def test_duplicates_are_stored_once(journal_dsn: str, tmp_path: Path) -> N
         for t in ("journal_book_updates", "journal_trades", "journal_tops")
     )
     assert inserted == len(sent)
+
+
+class _Clock:
+    def __init__(self, now_ns: int) -> None:
+        self.now = now_ns
+
+    def now_ns(self) -> int:
+        return self.now
+
+
+async def _partition_days(dsn: str) -> list[str]:
+    con = await asyncpg.connect(dsn)
+    try:
+        rows = await con.fetch(
+            "SELECT right(c.relname, 8) AS day FROM pg_inherits i"
+            " JOIN pg_class c ON c.oid = i.inhrelid JOIN pg_class p ON p.oid = i.inhparent"
+            " WHERE p.relname = 'journal_trades' ORDER BY 1"
+        )
+    finally:
+        await con.close()
+    return [r["day"] for r in rows]
+
+
+async def test_retention_drops_whole_old_days_on_the_injected_clock(
+    journal_dsn: str, tmp_path: Path
+) -> None:
+    hour = 3_600 * 10**9
+    sent = make_records(96, step_ns=hour)  # four days from 2024-10-04 01:00 UTC
+    async with _writer(journal_dsn, tmp_path, Metrics(CollectorRegistry())) as writer:
+        for rec in sent:
+            await writer.put(rec)
+        await writer.drain()
+    assert await _partition_days(journal_dsn) == [
+        "20241004", "20241005", "20241006", "20241007", "20241008", "20241009",  # a day ahead
+    ]  # fmt: skip
+    clock = _Clock(sent[-1].recv_ns)  # 2024-10-08 00:00: keep 1 full day before today
+    cfg = WriterConfig(retention_days=1, retention_check_s=3_600)
+    writer = JournalWriter(
+        PoolConfig(journal_dsn), tmp_path / "spill2", metrics=Metrics(CollectorRegistry()),
+        clock=clock, config=cfg,
+    )  # fmt: skip
+    async with writer:
+        await writer.put(sent[-1])
+        await writer.drain()
+        assert await _partition_days(journal_dsn) == ["20241007", "20241008", "20241009"]
+        clock.now += 30 * 60 * 10**9  # within the check interval: nothing runs
+        await writer.put(sent[-1])
+        await writer.drain()
+        assert await _partition_days(journal_dsn) == ["20241007", "20241008", "20241009"]
+        clock.now += DAY_NS
+        await writer.put(sent[-1])
+        await writer.drain()
+        assert await _partition_days(journal_dsn) == ["20241008", "20241009"]
+    stored = await read_journal(journal_dsn)
+    keep_from = sent[-1].recv_ns // DAY_NS * DAY_NS
+    assert multiset(stored) == multiset([r for r in sent if r.recv_ns >= keep_from])
