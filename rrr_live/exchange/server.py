@@ -7,8 +7,8 @@ default the timeline waits while no connection is subscribed (a test never misse
 
 Clocks: ``speed=None`` sends as fast as the clients read; ``speed=N`` paces at N x event time
 (injected monotonic clock and sleeper). ``lockstep=True``: after the frames that close bar ``t``
-(events with ``closes_bar == t``) the server sends a ``bar_closed`` control frame to every
-connection and sends nothing more until a client answers ``{"type": "decision_done",
+(the contiguous events with ``closes_bar == t``) the server sends a ``bar_closed`` control frame
+to every connection and sends nothing more until a client answers ``{"type": "decision_done",
 "bar_close_ns": t}`` (an ack for a later bar also covers earlier ones). Control frames are
 ``{"type": "bar_closed", "bar_close_ns": t, "symbols": [...]}`` on Coinbase and
 ``{"stream": "rrr@bar_closed", "data": {"e": "bar_closed", "bar_close_ns": t, "symbols": [...]}}``
@@ -290,7 +290,7 @@ class ExchangeServer:
         for event in self._events:
             if self._blockers:
                 await self._wait_runnable()
-            if self._bar_pending and event.ts_ns > self._bar_pending:
+            if self._bar_pending and event.closes_bar != self._bar_pending:
                 await self._close_bar()
             if pacer is not None:
                 await pacer.wait(event.ts_ns)
