@@ -141,6 +141,7 @@ class JournalWriter:
         self._tasks: list[asyncio.Task[None]] = []
         self._db_up = True
         self._stalled = False
+        self._spill_turn = False
         self._inflight = 0
         self._closing = False
         self._spill_lock = asyncio.Lock()
@@ -382,12 +383,16 @@ class JournalWriter:
 
     async def _next_batch(self) -> _Batch:
         while True:
-            if self._ready:
+            spill_waiting = not self.spill.empty
+            # Alternate fresh batches with spill replay so neither starves the other.
+            if self._ready and not (spill_waiting and self._spill_turn):
+                self._spill_turn = True
                 batch = self._ready.popleft()
                 self._stalled = False
                 self._taken.set()
                 return batch
-            if not self.spill.empty:
+            if spill_waiting:
+                self._spill_turn = False
                 chunk = await asyncio.to_thread(self.spill.read, self.config.batch_max)
                 if chunk is not None:
                     oldest = min(r[RECV_NS_COLUMN] for rs in chunk.rows.values() for r in rs)
