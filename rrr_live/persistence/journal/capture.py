@@ -1,11 +1,11 @@
-"""The capture loop: feed -> book keeper -> journal, every event.
+"""The capture loop: feed (with its book keeper) -> journal, every event.
 
-The feed adapter applies each event to its book keeper before yielding it (its resync decisions
-depend on the book: a crossed or rejected update triggers a fresh snapshot), so the book is
-current before the journal sees the record and the trading path never waits for the journal.
-Every yielded record, resync snapshots included, is then queued for the journal; the journal's
-bounded queue is the loop's only backpressure, so a flood slows the reading of the socket (and
-through TCP, the sender) instead of growing memory.
+The feed adapter keeps its book keeper current and resyncs from it (a crossed or rejected
+update triggers a fresh snapshot); this loop queues every record the adapter yields, resync
+snapshots included, for the journal. The journal's bounded queue is the loop's only
+backpressure, so a flood slows the reading of the socket (and through TCP, the sender) instead
+of growing memory; a slow or dead database never holds the loop longer than the writer's
+``spill_after_s`` (the spill takes over).
 """
 
 from __future__ import annotations
