@@ -8,10 +8,14 @@ import random
 import pytest
 
 from rrr_live.book.l2 import BookState
+from rrr_live.clock import SimulatedClock
 from rrr_live.domain.market import BookUpdate, BookUpdateKind, Received
+from rrr_live.exchange.recorded import load_recording
+from rrr_live.exchange.server import ExchangeServer
 from rrr_live.feeds.binance import DEFAULT_STREAMS
 from rrr_live.feeds.connection import Backoff, FeedSettings
 from rrr_live.feeds.keeper import BookKeeper
+from tests.live.feeds.fake_time import FakeTimer
 from tests.live.feeds.harness import Run, is_snapshot, make_feed, server
 from tests.live.feeds.reference import (
     BINANCE_WS,
@@ -102,29 +106,68 @@ async def test_binance_gap_resyncs_from_rest_and_ends_exact() -> None:
 
 
 async def test_silent_feed_goes_stale_untradable_then_reconnects_with_a_fresh_snapshot() -> None:
+    """Idle detection on the injected clock: nothing happens before the timeout, then it does."""
+    timer = FakeTimer(SimulatedClock(1_000_000_000))
     seen_on_resubscribe: list[str] = []
 
+    async def no_wait(delay: float) -> None:
+        await asyncio.sleep(0)
+
+    settings = FeedSettings(
+        clock=timer.clock, sleeper=no_wait, watchdog_sleeper=timer.sleep, idle_timeout_s=5.0,
+        max_reconnects=3,
+    )  # fmt: skip
     async with server("coinbase") as ex:
-        feed = await make_feed("coinbase", ex, FeedSettings(idle_timeout_s=0.3, max_reconnects=3))
+        feed = await make_feed("coinbase", ex, settings)
+        keeper = feed.keeper
+        assert keeper is not None
 
         def watch(item: Received) -> None:
+            if item.seq == 1 and feed.connects == 1:
+                ex.pause()  # the venue goes silent after the first frame of the first session
             if feed.connects > 1 and is_snapshot(item):  # yielded before the keeper applies it
-                seen_on_resubscribe.append(feed.keeper.books[item.event.symbol].untradable_reason())  # type: ignore[union-attr]
+                symbol = item.event.symbol  # type: ignore[union-attr]
+                seen_on_resubscribe.append(keeper.books[symbol].untradable_reason())
 
         run = Run(feed, watch)
-        first = await run.wait_for(is_snapshot)
-        ex.pause()
+        first = await run.wait_for(lambda i: sum(map(is_snapshot, run.items)) == 10)
+        await timer.sleeping()
+        timer.advance(4.999)  # just inside the timeout: still connected, books tradable
+        await timer.sleeping()
+        assert feed.connects == 1 and feed.reconnect_causes == {}
+        assert all(b.state is BookState.TRADABLE for b in keeper.books.values())
+        timer.advance(0.001)
         await run.wait_for(lambda i: i.session != first.session and is_snapshot(i))
-        assert feed.reconnect_causes["idle"] >= 1
-        feed.settings.max_reconnects = 0  # the silence after the tape's end stops the run
+        assert feed.reconnect_causes == {"idle": 1}
+        feed.settings.max_reconnects = 0  # the close after the tape ends stops the run
         ex.resume()
-        async with asyncio.timeout(30):
-            await run.task
-    assert seen_on_resubscribe and all(
-        r.startswith(("feed silent", "disconnected")) for r in seen_on_resubscribe
-    )
-    books = feed.keeper.books.values() if feed.keeper else []
-    assert all(b.state is BookState.UNTRADABLE for b in books)  # closed at the end
+        await run.finish(ex)
+    assert len(seen_on_resubscribe) == 10
+    assert all(r.startswith(("feed silent", "disconnected")) for r in seen_on_resubscribe)
+    assert_books_equal_reference(keeper, coinbase_books(received(COINBASE_WS)))
+
+
+async def test_coinbase_trade_id_gap_resubscribes_and_ends_exact() -> None:
+    tape = load_recording(COINBASE_WS)
+    events = list(tape.events)
+    matches = [i for i, e in enumerate(events) if e.channel == "matches" and e.symbol == "SKL-USD"]
+    del events[matches[5]]  # the venue loses one trade: ids 1568267..72 then 1568274
+    tape.events = events
+
+    def skl_snapshots(run: Run) -> int:
+        return sum(
+            is_snapshot(i) and getattr(i.event, "symbol", "") == "SKL-USD" for i in run.items
+        )
+
+    async with ExchangeServer(tape) as ex:
+        feed = await make_feed("coinbase", ex, once())
+        run = Run(feed)
+        await ex.finished()
+        if skl_snapshots(run) < 2:  # the fresh snapshot answers the resubscribe
+            await run.wait_for(lambda _: skl_snapshots(run) == 2)
+        await run.finish(ex)
+    assert feed.resyncs == {"trade_id_gap": 1} and feed.rejected == {}
+    assert skl_snapshots(run) == 2
     assert_books_equal_reference(feed.keeper, coinbase_books(received(COINBASE_WS)))
 
 
