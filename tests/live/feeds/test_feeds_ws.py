@@ -126,7 +126,7 @@ async def test_silent_feed_goes_stale_untradable_then_reconnects_with_a_fresh_sn
             if item.seq == 1 and feed.connects == 1:
                 ex.pause()  # the venue goes silent after the first frame of the first session
             if feed.connects > 1 and is_snapshot(item):  # yielded before the keeper applies it
-                symbol = item.event.symbol  # type: ignore[union-attr]
+                symbol = item.event.symbol
                 seen_on_resubscribe.append(keeper.books[symbol].untradable_reason())
 
         run = Run(feed, watch)
