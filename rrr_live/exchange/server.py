@@ -15,7 +15,9 @@ to every connection and sends nothing more until a client answers ``{"type": "de
 on Binance (an extra stream clients that do not use it count and ignore).
 
 ``send_time=True`` adds ``"rrr_send_ns": <monotonic ns>`` as the last field of every frame (at
-the top level; Binance combined frames carry it beside ``stream``/``data``).
+the top level; Binance combined frames carry it beside ``stream``/``data``), stamped when the
+frame is queued for its socket: frames go out in per-connection batches (``wire.BATCH`` events at
+most, and always before the server waits), see :mod:`rrr_live.exchange.wire`.
 """
 
 from __future__ import annotations
@@ -28,7 +30,6 @@ import json
 import logging
 import time
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -41,22 +42,15 @@ from websockets.http11 import Request, Response
 from rrr_live.exchange.binance import BinanceProtocol
 from rrr_live.exchange.coinbase import CoinbaseProtocol
 from rrr_live.exchange.faults import Faults, SkipRule
-from rrr_live.exchange.pacing import MonotonicNs, Pacer, Sleeper
+from rrr_live.exchange.pacing import MIN_SLEEP_NS, MonotonicNs, Pacer, Sleeper
 from rrr_live.exchange.tape import BOOK_ONLY, DEPTH, LEVEL2, PriceSize, Tape, TapeEvent
 from rrr_live.exchange.venue import Market, RestHandler, SubKey, VenueProtocol, dumps
+from rrr_live.exchange.wire import BATCH, Fanout, Peer
 from rrr_live.metrics import Metrics
 
 log = logging.getLogger(__name__)
 
 _REPORT_EVERY = 8192
-
-
-@dataclass(eq=False)
-class _Conn:
-    ident: int
-    ws: ServerConnection
-    proto: VenueProtocol
-    keys: set[SubKey] = field(default_factory=set)
 
 
 class ExchangeServer:
@@ -107,11 +101,10 @@ class ExchangeServer:
         self._autostart, self._hold = autostart, hold_without_clients
         self.metrics = metrics if metrics is not None else Metrics()
         self.faults = Faults()
-        self.frames_sent = 0
         self.events_emitted = 0
         self._reported = 0
-        self._conns: set[_Conn] = set()
-        self._subs: dict[SubKey, dict[_Conn, bytes]] = {}
+        self._conns: set[Peer] = set()
+        self._fanout = Fanout(send_time, clock, self._forget)
         self._next_id = 0
         self._blockers: set[str] = set()
         self._runnable = asyncio.Event()
@@ -250,6 +243,7 @@ class ExchangeServer:
         With ``framed=False`` the bytes go straight onto the TCP stream (not a websocket frame).
         """
         self._fault("raw")
+        await self._fanout.flush()  # frames already queued go first
         conns = list(self._conns)
         for conn in conns:
             if not framed:
@@ -286,61 +280,51 @@ class ExchangeServer:
             self._pacer.reset()
 
     async def _run(self) -> None:
-        pacer = self._pacer
+        pacer, fanout, n = self._pacer, self._fanout, 0
         for event in self._events:
             if self._blockers:
+                await fanout.flush()
                 await self._wait_runnable()
             if self._bar_pending and event.closes_bar != self._bar_pending:
                 await self._close_bar()
-            if pacer is not None:
+            if pacer is not None and pacer.due_ns(event.ts_ns) - self._clock() >= MIN_SLEEP_NS:
+                await fanout.flush()
                 await pacer.wait(event.ts_ns)
-            await self._emit(event)
-            if self.frames_sent - self._reported >= _REPORT_EVERY:
-                self._report()
+            self._emit(event)
+            n += 1
+            if n >= BATCH:
+                n = 0
+                await fanout.flush()
+                if fanout.sent - self._reported >= _REPORT_EVERY:
+                    self._report()
+        await fanout.flush()
         if self._bar_pending:
             await self._close_bar()
         self._report()
         self._done.set()
         log.info("tape finished: %d events, %d frames sent", self.events_emitted, self.frames_sent)
 
-    async def _emit(self, event: TapeEvent) -> None:
+    def _emit(self, event: TapeEvent) -> None:
         self.events_emitted += 1
         self.market.now_ns = event.ts_ns
         if event.bids is not None or event.snapshot:
             self.market.books.get(event.symbol).push(event)
         if self._timed:
-            for extra in self._venue.timed(event.ts_ns, self._subs.__contains__):
-                await self._dispatch(extra)
+            for extra in self._venue.timed(event.ts_ns, self._fanout.subs.__contains__):
+                self._fanout.deliver(extra)
         if self._lockstep and event.closes_bar:
             self._bar_pending = event.closes_bar
             self._bar_symbols.append(event.symbol)
         if event.channel == BOOK_ONLY or (self.faults.skips and self.faults.take_skip(event)):
             return
-        await self._dispatch(event)
-
-    async def _dispatch(self, event: TapeEvent) -> None:
-        subs = self._subs.get((event.symbol, event.channel))
-        if not subs:
-            return
-        payload = event.payload
-        for conn, prefix in list(subs.items()):
-            await self._send(conn, prefix + payload + b"}" if prefix else payload)
-
-    async def _send(self, conn: _Conn, frame: bytes) -> None:
-        if self._send_time:
-            frame = b'%b,"rrr_send_ns":%d}' % (frame[:-1], self._clock())
-        try:
-            await conn.ws.send(frame, text=True)
-        except ConnectionClosed:
-            self._forget(conn)
-            return
-        self.frames_sent += 1
+        self._fanout.deliver(event)
 
     async def _close_bar(self) -> None:
         bar, symbols = self._bar_pending, self._bar_symbols
         frame = self._venue.control("bar_closed", {"bar_close_ns": bar, "symbols": symbols})
-        for conn in list(self._conns):
-            await self._send(conn, frame)
+        for peer in list(self._conns):
+            self._fanout.queue(peer, frame)
+        await self._fanout.flush()
         while self._acked < bar:
             self._ack.clear()
             await self._ack.wait()
@@ -348,25 +332,31 @@ class ExchangeServer:
         if self._pacer is not None:
             self._pacer.reset()
 
+    @property
+    def frames_sent(self) -> int:
+        """Frames written to client sockets (market data, replies, control frames)."""
+        return self._fanout.sent
+
     def _report(self) -> None:
-        delta, self._reported = self.frames_sent - self._reported, self.frames_sent
+        sent = self.frames_sent
+        delta, self._reported = sent - self._reported, sent
         if delta:
             self.metrics.exchange_frames_sent.labels(protocol=self.tape.protocol).inc(delta)
 
     # ---------------------------------------------------------------- connections
-    def _subscribe(self, conn: _Conn, subs: dict[SubKey, bytes]) -> None:
+    def _subscribe(self, conn: Peer, subs: dict[SubKey, bytes]) -> None:
         for key, prefix in subs.items():
-            self._subs.setdefault(key, {})[conn] = prefix
+            self._fanout.subs.setdefault(key, {})[conn] = prefix
             conn.keys.add(key)
         if subs:
             self._unblock("no-clients")
 
-    def _unsubscribe(self, conn: _Conn, keys: list[SubKey]) -> None:
+    def _unsubscribe(self, conn: Peer, keys: list[SubKey]) -> None:
         for key in keys:
-            self._subs.get(key, {}).pop(conn, None)
+            self._fanout.subs.get(key, {}).pop(conn, None)
             conn.keys.discard(key)
 
-    def _forget(self, conn: _Conn) -> None:
+    def _forget(self, conn: Peer) -> None:
         if conn not in self._conns:
             return
         self._conns.discard(conn)
@@ -377,7 +367,7 @@ class ExchangeServer:
 
     async def _handler(self, ws: ServerConnection) -> None:
         self._next_id += 1
-        conn = _Conn(self._next_id, ws, self._factory(self.market))
+        conn = Peer(self._next_id, ws, self._factory(self.market))
         self._conns.add(conn)
         self.metrics.exchange_connections.set(len(self._conns))
         path = ws.request.path if ws.request is not None else "/"
@@ -390,7 +380,7 @@ class ExchangeServer:
         finally:
             self._forget(conn)
 
-    async def _on_message(self, conn: _Conn, raw: str | bytes) -> None:
+    async def _on_message(self, conn: Peer, raw: str | bytes) -> None:
         try:
             msg: Any = json.loads(raw)
         except ValueError:
@@ -409,7 +399,8 @@ class ExchangeServer:
         self._block(hold)
         try:
             for frame in reply.frames:
-                await self._send(conn, frame)
+                self._fanout.queue(conn, frame)
+            await self._fanout.flush()  # what was queued before, then the reply
         finally:
             self._unblock(hold)
 
