@@ -96,11 +96,13 @@ class MetricsEndpoint:
     """A running ``/metrics`` HTTP endpoint; :meth:`close` stops it.
 
     Args:
+        host: the address it is bound to.
         port: the port it listens on.
         close: stops the server and joins its thread.
     """
 
-    def __init__(self, port: int, close: Callable[[], None]) -> None:
+    def __init__(self, host: str, port: int, close: Callable[[], None]) -> None:
+        self.host = host
         self.port = port
         self._close = close
 
@@ -127,4 +129,4 @@ def serve_metrics(metrics: Metrics, port: int = 0, host: str = "127.0.0.1") -> M
         httpd.server_close()
         thread.join(2)
 
-    return MetricsEndpoint(int(httpd.server_port), close)
+    return MetricsEndpoint(str(httpd.server_address[0]), int(httpd.server_port), close)

@@ -69,6 +69,7 @@ class ExchangeServer:
         sleeper: async sleep (pacing).
         metrics: where to count frames, connections, faults, REST requests.
         max_size: largest client message accepted.
+        control: serve the fault hooks over HTTP at ``/_rrr/*`` (see ``exchange.control``).
     """
 
     def __init__(
@@ -86,6 +87,7 @@ class ExchangeServer:
         sleeper: Sleeper = asyncio.sleep,
         metrics: Metrics | None = None,
         max_size: int = 2**20,
+        control: bool = False,
     ) -> None:
         self.tape = tape
         self.market = Market(tape)
@@ -95,6 +97,10 @@ class ExchangeServer:
         )
         self._venue = self._factory(self.market)
         self._routes: dict[str, RestHandler] = self._venue.routes()
+        if control:
+            from rrr_live.exchange.control import Control
+
+            self._routes.update(Control(self).routes())
         self._host, self._port, self._max_size = host, port, max_size
         self._pacer = Pacer(speed, clock, sleeper) if speed is not None else None
         self._lockstep, self._send_time, self._clock = lockstep, send_time, clock
@@ -167,6 +173,11 @@ class ExchangeServer:
         """Start walking the tape (once)."""
         if self._task is None:
             self._task = asyncio.create_task(self._run(), name="exchange-timeline")
+
+    @property
+    def is_finished(self) -> bool:
+        """Whether the whole tape was emitted."""
+        return self._done.is_set()
 
     async def finished(self) -> None:
         """Wait until every event of the tape was emitted (and, in lockstep, acknowledged)."""

@@ -156,6 +156,7 @@ def _ready(server: ExchangeServer, endpoint: MetricsEndpoint | None) -> None:
 @click.option("--send-time", is_flag=True, help="Add rrr_send_ns (monotonic) to every frame.")
 @click.option("--metrics-port", type=click.IntRange(0, 65535), help="Serve /metrics on 127.0.0.1.")
 @click.option("--exit-when-done", is_flag=True, help="Stop when the tape is finished.")
+@click.option("--control", is_flag=True, help="Fault hooks at http://…/_rrr/* (loopback).")
 @click.option(
     "--refuse-handshakes",
     type=click.IntRange(min=0),
@@ -201,6 +202,7 @@ async def _serve(tape: Tape, speed: float | None, o: dict[str, object]) -> None:
             tape, metrics_port=o["metrics_port"], exit_when_done=bool(o["exit_when_done"]),  # type: ignore[arg-type]
             on_ready=ready, host=o["host"], port=o["port"], speed=speed,
             lockstep=bool(o["lockstep"]), send_time=bool(o["send_time"]),
+            control=bool(o["control"]),
         )  # fmt: skip
     except OSError as e:
         raise click.ClickException(f"cannot listen on {o['host']}:{o['port']}: {e.strerror}") from e

@@ -13,6 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosedError
 
 from tests.live.exchange.kit import BINANCE_WS, received_lines, recv_n
 
@@ -46,21 +47,31 @@ async def _stop(proc: asyncio.subprocess.Process) -> str:
 async def test_serve_a_recording_with_rest_and_metrics(tmp_path: Path) -> None:
     diffs = [m for m in received_lines(BINANCE_WS) if m["stream"] == "nknusdt@depth@100ms"]
     proc, urls = await _start(tmp_path, "--recording", str(BINANCE_WS), "--speed", "max",
-                              "--metrics-port", "0", "--send-time")  # fmt: skip
+                              "--metrics-port", "0", "--send-time", "--control")  # fmt: skip
     try:
         assert urls["ws"].startswith("ws://127.0.0.1:")
-        async with connect(urls["ws"] + "/stream?streams=nknusdt@depth@100ms") as ws:
-            frames = await recv_n(ws, len(diffs))
-            async with httpx.AsyncClient(base_url=urls["http"]) as http:
+        async with httpx.AsyncClient(base_url=urls["http"]) as http:
+            skip = await http.get("/_rrr/skip", params={"count": 1, "symbol": "NKNUSDT"})
+            bad = await http.get("/_rrr/skip", params={"count": "many"})
+            async with connect(urls["ws"] + "/stream?streams=nknusdt@depth@100ms") as ws:
+                frames = await recv_n(ws, len(diffs) - 1)
                 depth = (await http.get("/api/v3/depth", params={"symbol": "NKNUSDT"})).json()
                 metrics = (await http.get(urls["metrics"])).text
+                status = (await http.get("/_rrr/status")).json()
+                dropped = (await http.get("/_rrr/disconnect", params={"code": 4000})).json()
+                with pytest.raises(ConnectionClosedError) as closed:
+                    await ws.recv()
     finally:
         out = await _stop(proc)
-    assert [f["data"] for f in frames] == [d["data"] for d in diffs]
+    assert skip.json() == {"ok": True} and bad.status_code == 400
+    assert [f["data"] for f in frames] == [d["data"] for d in diffs[1:]]  # the first was skipped
     assert all(isinstance(f["rrr_send_ns"], int) for f in frames)
     assert depth["lastUpdateId"] == diffs[-1]["data"]["u"]
     assert "rrr_exchange_connections 1.0" in metrics
-    assert f"stopped after {len(diffs):,} frames" in out
+    assert status["frames_sent"] == len(diffs) - 1 and status["connections"] == 1
+    assert dropped["dropped"] == 1 and closed.value.rcvd is not None
+    assert closed.value.rcvd.code == 4000
+    assert f"stopped after {len(diffs) - 1:,} frames" in out
 
 
 @pytest.mark.asyncio

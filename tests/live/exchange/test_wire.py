@@ -21,6 +21,7 @@ def test_metrics_endpoint_binds_loopback_and_serves_the_registry() -> None:
     metrics = Metrics()
     metrics.exchange_frames_sent.labels(protocol="binance").inc(3)
     endpoint = serve_metrics(metrics, 0)
+    assert endpoint.host == "127.0.0.1"
     try:
         body = httpx.get(f"http://127.0.0.1:{endpoint.port}/metrics", timeout=5).text
     finally:
