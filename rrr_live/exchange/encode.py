@@ -77,7 +77,8 @@ class TickEncoder:
         self._symbols = {spec.symbol: _Symbol(spec) for spec in instruments}
 
     def _pairs(self, sym: _Symbol, levels: Levels) -> tuple[PriceSize, ...]:
-        return tuple((sym.price(p), sym.size(s)) for p, s in levels)
+        price, size = sym.price, sym.size
+        return tuple([(price(p), size(s)) for p, s in levels])
 
     def snapshot(self, symbol: str, ts_ns: int, bids: Levels, asks: Levels) -> TapeEvent:
         """The initial book of ``symbol``."""
@@ -147,4 +148,4 @@ class TickEncoder:
 
 
 def _json_pairs(levels: tuple[PriceSize, ...]) -> bytes:
-    return b",".join(b'["%b","%b"]' % (p.encode(), s.encode()) for p, s in levels)
+    return b",".join([b'["%b","%b"]' % (p.encode(), s.encode()) for p, s in levels])

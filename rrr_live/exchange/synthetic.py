@@ -122,8 +122,12 @@ def synthetic_tape(
     rate: float = 100_000.0,
     seed: int = 0,
     bar_ns: int = 1_000_000_000,
+    lazy: bool = False,
 ) -> Tape:
     """A pre-encoded synthetic tape of ``symbols`` instruments and ``frames`` frames.
+
+    ``lazy=True`` encodes while serving instead (constant memory, about 0.7 kB an event less;
+    the send rate is then bounded by encoding): for floods of millions of frames.
 
     Raises:
         ValueError: for a non-positive symbol count, frame count or rate.
@@ -133,5 +137,6 @@ def synthetic_tape(
                          f"{frames}, {rate})")  # fmt: skip
     specs = synthetic_symbols(protocol, symbols)
     encoder = TickEncoder(protocol, specs)
-    events = list(synthetic_events(encoder, specs, frames, rate, seed, bar_ns=bar_ns))
+    stream = synthetic_events(encoder, specs, frames, rate, seed, bar_ns=bar_ns)
+    events = stream if lazy else list(stream)
     return Tape(protocol, events, instruments=specs, symbols=[s.symbol for s in specs])

@@ -92,14 +92,15 @@ def _bars_tape(protocol: ProtocolName, spec: str, opts: dict[str, str | None]) -
     return expand_bars(protocol, bars, tick=tick, lot=lot)
 
 
-def _synthetic_tape(
-    protocol: ProtocolName, count: int, rate: float, frames: int, seed: int
-) -> Tape:
+def _synthetic_tape(protocol: ProtocolName, o: dict[str, object]) -> Tape:
     from rrr_live.exchange.synthetic import synthetic_tape
 
-    click.echo(f"encoding {frames:,} synthetic frames for {count:,} symbols …", err=True)
+    count, frames, lazy = int(o["synthetic"]), int(o["frames"]), bool(o["lazy"])  # type: ignore[call-overload]
+    if not lazy:
+        click.echo(f"encoding {frames:,} synthetic frames for {count:,} symbols …", err=True)
     try:
-        return synthetic_tape(protocol, count, frames, rate=rate, seed=seed)
+        return synthetic_tape(protocol, count, frames, rate=float(o["rate"]),  # type: ignore[arg-type]
+                              seed=int(o["seed"]), lazy=lazy)  # type: ignore[call-overload]  # fmt: skip
     except ValueError as e:
         raise click.UsageError(str(e)) from e
 
@@ -149,6 +150,7 @@ def _ready(server: ExchangeServer, endpoint: MetricsEndpoint | None) -> None:
     help="Synthetic frames to pre-encode.",
 )
 @click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--lazy", is_flag=True, help="Encode synthetic frames while serving (floods).")
 @click.option("--speed", help="N x event time, or 'max' (as fast as clients read) [1].")
 @click.option("--lockstep", is_flag=True, help="Wait for decision_done after each bar close.")
 @click.option("--host", default="127.0.0.1", show_default=True)
@@ -186,7 +188,7 @@ def _tape(source: str, o: dict[str, object]) -> Tape:
     if source == "bars":
         opts = {k: o[k] for k in ("symbols", "start", "end", "tick", "lot")}
         return _bars_tape(protocol, str(o["bars"]), opts)  # type: ignore[arg-type]
-    return _synthetic_tape(protocol, o["synthetic"], o["rate"], o["frames"], o["seed"])  # type: ignore[arg-type]
+    return _synthetic_tape(protocol, o)
 
 
 async def _serve(tape: Tape, speed: float | None, o: dict[str, object]) -> None:
