@@ -134,6 +134,9 @@ class BinanceProtocol:
         """Binance sends nothing on a timer."""
         return []
 
+    def observe(self, event: TapeEvent) -> None:
+        """Binance keeps no per-event state."""
+
     def control(self, kind: str, body: dict[str, Any]) -> bytes:
         """A control frame as a combined-stream message on the ``rrr@<kind>`` stream."""
         return dumps({"stream": f"rrr@{kind}", "data": {"e": kind, **body}})

@@ -43,6 +43,7 @@ class CoinbaseProtocol:
         self._subs: dict[str, list[str]] = {}  # channel name as the client spelled it -> products
         self._second = -1
         self._heartbeat_seq = 0
+        self.last_trade: dict[str, int] = {}  # product -> last trade_id emitted
 
     def accept_path(self, path: str) -> dict[SubKey, bytes] | None:
         """Every path is the feed (the real one is served at ``/``); nothing is implied."""
@@ -138,6 +139,11 @@ class CoinbaseProtocol:
         now = self.market.now_ns
         return 200, dumps({"iso": iso_time(now), "epoch": now / 1e9})
 
+    def observe(self, event: TapeEvent) -> None:
+        """Remember the last ``trade_id`` of a product (for its heartbeats)."""
+        if event.channel == MATCHES and event.last_seq:
+            self.last_trade[event.symbol] = event.last_seq
+
     def timed(self, ts_ns: int, subscribed: Callable[[SubKey], bool]) -> list[TapeEvent]:
         """One ``heartbeat`` per subscribed product each new second of event time."""
         second = ts_ns // 1_000_000_000
@@ -148,7 +154,8 @@ class CoinbaseProtocol:
         for product in self.market.tape.symbols or [s.symbol for s in self.market.instruments]:
             if subscribed((product, HEARTBEAT)):
                 self._heartbeat_seq += 1
-                body = {"type": "heartbeat", "last_trade_id": 0, "product_id": product,
+                last = self.last_trade.get(product, 0)
+                body = {"type": "heartbeat", "last_trade_id": last, "product_id": product,
                         "sequence": self._heartbeat_seq, "time": iso_time(ts_ns)}  # fmt: skip
                 out.append(TapeEvent(ts_ns, product, HEARTBEAT, dumps(body)))
         return out

@@ -228,4 +228,5 @@ def _coinbase_event(ts: int, body: str) -> TapeEvent | None:
         bids = tuple((p, s) for side, p, s in msg["changes"] if side == "buy")
         asks = tuple((p, s) for side, p, s in msg["changes"] if side == "sell")
         return TapeEvent(ts, product, channel, payload, bids, asks)
-    return TapeEvent(ts, product, channel, payload)
+    trade_id = int(msg.get("trade_id") or 0)  # matches: heartbeats report the last one
+    return TapeEvent(ts, product, channel, payload, last_seq=trade_id)

@@ -323,6 +323,7 @@ class ExchangeServer:
         if self._timed:
             for extra in self._venue.timed(event.ts_ns, self._fanout.subs.__contains__):
                 self._fanout.deliver(extra)
+            self._venue.observe(event)
         if self._lockstep and event.closes_bar:
             self._bar_pending = event.closes_bar
             self._bar_symbols.append(event.symbol)

@@ -83,6 +83,10 @@ class VenueProtocol(Protocol):
         """Events the venue makes as event time passes (Coinbase heartbeats)."""
         ...
 
+    def observe(self, event: TapeEvent) -> None:
+        """See every emitted event (state for timed events)."""
+        ...
+
     def control(self, kind: str, body: dict[str, Any]) -> bytes:
         """A replay-exchange control frame (``bar_closed``) in this protocol's framing."""
         ...

@@ -90,6 +90,10 @@ async def test_matches_and_heartbeats() -> None:
     assert [m for m in frames if m["type"] in ("match", "last_match")] == matches
     beats = [m for m in frames if m["type"] == "heartbeat"]
     assert beats and all(m["product_id"] == product for m in beats)
+    for i, m in enumerate(frames):  # each heartbeat names the last trade sent before it
+        if m["type"] == "heartbeat":
+            before = [f["trade_id"] for f in frames[:i] if "trade_id" in f]
+            assert m["last_trade_id"] == (before[-1] if before else 0)
     seconds = [m["time"][:19] for m in beats]
     assert len(set(seconds)) == len(seconds)  # one a second of event time
 
