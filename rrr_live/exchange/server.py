@@ -39,6 +39,7 @@ from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
+from rrr_live.errors import RRRError
 from rrr_live.exchange.binance import BinanceProtocol
 from rrr_live.exchange.coinbase import CoinbaseProtocol
 from rrr_live.exchange.faults import Faults, SkipRule
@@ -121,6 +122,7 @@ class ExchangeServer:
         self._bar_symbols: list[str] = []
         self._server: Server | None = None
         self._closing: set[asyncio.Task[None]] = set()  # strong refs to close tasks
+        self._failure: BaseException | None = None
         self._task: asyncio.Task[None] | None = None
         self._timed = tape.protocol == "coinbase"
         self._default_skip = DEPTH if tape.protocol == "binance" else LEVEL2
@@ -158,11 +160,11 @@ class ExchangeServer:
 
     async def close(self) -> None:
         """Stop the timeline and the listener (idempotent)."""
-        if self._task is not None:
+        if self._task is not None and not self._task.done():
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-            self._task = None
+        self._task = None  # a failure was logged and is raised by finished()
         if self._server is not None:
             self._server.close()
             await self._server.wait_closed()
@@ -173,6 +175,14 @@ class ExchangeServer:
         """Start walking the tape (once)."""
         if self._task is None:
             self._task = asyncio.create_task(self._run(), name="exchange-timeline")
+            self._task.add_done_callback(self._timeline_done)
+
+    def _timeline_done(self, task: asyncio.Task[None]) -> None:
+        if task.cancelled() or task.exception() is None:
+            return
+        self._failure = task.exception()
+        log.error("replay exchange timeline failed", exc_info=self._failure)
+        self._done.set()
 
     @property
     def is_finished(self) -> bool:
@@ -180,8 +190,14 @@ class ExchangeServer:
         return self._done.is_set()
 
     async def finished(self) -> None:
-        """Wait until every event of the tape was emitted (and, in lockstep, acknowledged)."""
+        """Wait until every event of the tape was emitted (and, in lockstep, acknowledged).
+
+        Raises:
+            RRRError: the timeline failed (the cause is chained).
+        """
         await self._done.wait()
+        if self._failure is not None:
+            raise RRRError(f"replay exchange timeline failed: {self._failure}") from self._failure
 
     @property
     def port(self) -> int:

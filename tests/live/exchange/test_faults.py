@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+from collections.abc import Iterator
 
 import httpx
 import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosedError, InvalidStatus
 
-from rrr_live.exchange import ExchangeServer, load_recording
+from rrr_live.errors import RRRError
+from rrr_live.exchange import ExchangeServer, Tape, TapeEvent, load_recording
 from tests.live.exchange.kit import BINANCE_WS, COINBASE_WS, received_lines, recv_n
 
 pytestmark = pytest.mark.asyncio
@@ -137,3 +140,14 @@ async def test_send_time_field_is_monotonic_and_top_level() -> None:
     stamps = [f["rrr_send_ns"] for f in frames]
     assert stamps == sorted(stamps) and len(set(stamps)) == len(frames)
     assert all(set(f) == {"stream", "data", "rrr_send_ns"} for f in frames)
+
+
+async def test_a_broken_tape_fails_finished_with_a_clear_error() -> None:
+    def broken() -> Iterator[TapeEvent]:
+        yield TapeEvent(1, "NKNUSDT", "depth", b"{}", (("1", "1"),), ())
+        raise OSError("disk went away")
+
+    tape = Tape("binance", broken())
+    async with ExchangeServer(tape, hold_without_clients=False) as ex:
+        with pytest.raises(RRRError, match="timeline failed: disk went away"):
+            await asyncio.wait_for(ex.finished(), 10)
