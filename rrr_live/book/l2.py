@@ -238,6 +238,10 @@ def _check_level(symbol: str, side: Side, level: object) -> Level:
 
 
 def _check_change(book: OrderBook, change: object) -> tuple[Side, int, int]:
+    if type(change) is tuple and len(change) == 3:  # the common, well-formed case first
+        side, price, size = change
+        if type(side) is Side and type(price) is int and type(size) is int and price > 0 <= size:
+            return change
     if not isinstance(change, tuple | list) or len(change) != 3:
         raise book._reject(f"bad change {change!r}")
     side, price, size = change

@@ -21,6 +21,7 @@ from typing import Any, ClassVar
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import (
     ConnectionClosed,
+    ConnectionClosedOK,
     InvalidHandshake,
     InvalidStatus,
     InvalidURI,
@@ -155,6 +156,8 @@ class ReconnectingFeed(ABC):
         self._seq = 0
         self._last_frame_ns = 0
         self._idle = False
+        self._resynced: list[MarketEvent] = []
+        self._received = self.metrics.frames_received.labels(self.venue)
 
     def __aiter__(self) -> AsyncIterator[Received]:
         """Iterate over the events of successive connections until cancelled or fatal."""
@@ -185,6 +188,7 @@ class ReconnectingFeed(ABC):
                     if isinstance(e, FatalFeedError):
                         raise
                     cause = "rest"
+                    log.warning("%s: %s", self.venue, e)
                 failures += 1
                 await self._after_disconnect(cause, failures)
         finally:
@@ -205,6 +209,7 @@ class ReconnectingFeed(ABC):
     async def _connection(self) -> AsyncIterator[Received]:
         s = self.settings
         self._idle = False
+        self._resynced = []
         async with connect(
             self.url, max_size=s.max_size, open_timeout=s.open_timeout_s, compression=None,
             close_timeout=1.0, ping_interval=None,
@@ -215,57 +220,52 @@ class ReconnectingFeed(ABC):
             self._last_frame_ns = s.clock.now_ns()
             watchdog = asyncio.create_task(self._watchdog(ws), name=f"{self.venue}-watchdog")
             try:
-                async for item in self._emit(ws, await self._on_open(ws)):
-                    yield item
-                async for frame in ws:
-                    async for item in self._on_frame(ws, frame):
-                        yield item
+                pending = await self._on_open(ws)
+                while True:
+                    # one flat loop (no generator per frame): this is the hot path
+                    for event in pending:
+                        recv_ns = s.clock.now_ns()
+                        self._seq += 1
+                        yield Received(self.session, self._seq, recv_ns, self.venue, event)
+                        if self.keeper is not None:
+                            cause = self.keeper.apply(event, recv_ns)
+                            if cause:
+                                await self._resync_and_emit(ws, event, cause)
+                    if self._resynced:
+                        pending, self._resynced = self._resynced, []
+                        continue
+                    try:
+                        frame = await ws.recv()
+                    except ConnectionClosedOK:
+                        return
+                    pending = await self._on_frame(ws, frame)
             finally:
                 await _cancel(watchdog)
 
-    async def _on_frame(self, ws: ClientConnection, frame: str | bytes) -> AsyncIterator[Received]:
+    async def _resync_and_emit(self, ws: ClientConnection, event: MarketEvent, cause: str) -> None:
+        """Queue what a resync produced; its events are applied but never resync again."""
+        events = await self.resync(ws, getattr(event, "symbol", ""), cause)
+        for ev in events:
+            self._resynced.append(ev)
+
+    async def _on_frame(self, ws: ClientConnection, frame: str | bytes) -> list[MarketEvent]:
         self._last_frame_ns = self.settings.clock.now_ns()
         if isinstance(frame, bytes):
             self._reject("binary_frame", f"{len(frame)} bytes")
-            return
+            return []
         try:
             parsed = self.parse(frame)
             events = await self._on_parsed(ws, parsed)
         except Rejected as e:
             self._reject(e.reason, e.detail)
-            return
-        self.metrics.frames_received.labels(self.venue).inc()
+            return []
+        self._received.inc()
         if parsed.control == "ignored":
             self.ignored[parsed.detail] += 1
             self.metrics.frames_ignored.labels(self.venue, parsed.detail).inc()
         if events:
             self.settings.backoff.reset()
-        async for item in self._emit(ws, events):
-            yield item
-
-    async def _emit(
-        self, ws: ClientConnection, events: list[MarketEvent]
-    ) -> AsyncIterator[Received]:
-        for event in events:
-            recv_ns = self.settings.clock.now_ns()
-            self._seq += 1
-            yield Received(self.session, self._seq, recv_ns, self.venue, event)
-            if self.keeper is None:
-                continue
-            cause = self.keeper.apply(event, recv_ns)
-            if cause:
-                symbol = getattr(event, "symbol", "")
-                async for item in self._emit_plain(await self.resync(ws, symbol, cause)):
-                    yield item
-
-    async def _emit_plain(self, events: list[MarketEvent]) -> AsyncIterator[Received]:
-        """Yield resync output; a book still broken after it waits for the next resync."""
-        for event in events:
-            recv_ns = self.settings.clock.now_ns()
-            self._seq += 1
-            yield Received(self.session, self._seq, recv_ns, self.venue, event)
-            if self.keeper is not None:
-                self.keeper.apply(event, recv_ns)
+        return events
 
     async def _watchdog(self, ws: ClientConnection) -> None:
         s = self.settings

@@ -12,6 +12,8 @@ from decimal import Decimal
 from rrr_live.domain.instrument import Instrument
 from rrr_live.feeds.errors import Rejected
 
+CACHE_SIZE = 1 << 16
+
 
 class Scale:
     """Converts decimal strings to integer multiples of one step (a tick or a lot size).
@@ -20,7 +22,7 @@ class Scale:
         step: the grid step (> 0), e.g. ``Decimal("0.0001")``.
     """
 
-    __slots__ = ("_digits", "_step_units", "step")
+    __slots__ = ("_cache", "_digits", "_step_units", "step")
 
     def __init__(self, step: Decimal) -> None:
         sign, _digits, exponent = step.normalize().as_tuple()
@@ -29,6 +31,7 @@ class Scale:
         self.step = step
         self._digits = max(0, -exponent)
         self._step_units = int(step.scaleb(self._digits))
+        self._cache: dict[str, int] = {}  # prices and sizes repeat: most lookups hit
 
     def units(self, text: str) -> int:
         """Return ``text`` as an exact number of steps.
@@ -37,6 +40,16 @@ class Scale:
             Rejected: ``bad_number`` (not a plain non-negative decimal), ``negative`` or
                 ``off_grid``.
         """
+        hit = self._cache.get(text)
+        if hit is not None:
+            return hit
+        units = self._convert(text)
+        if len(self._cache) >= CACHE_SIZE:
+            self._cache.clear()
+        self._cache[text] = units
+        return units
+
+    def _convert(self, text: str) -> int:
         whole, _, frac = text.partition(".")
         if not (whole.isascii() and whole.isdigit()) or (
             frac and not (frac.isascii() and frac.isdigit())
