@@ -39,17 +39,21 @@ class _Scaled:
         assert isinstance(exponent, int)
         self._places = max(0, -exponent)
         self._mantissa = int("".join(map(str, digits))) * 10 ** max(0, exponent)
-        self._cache: dict[int, str] = {}
+        self._cache: dict[int, tuple[str, bytes]] = {}
 
     def __call__(self, units: int) -> str:
-        text = self._cache.get(units)
-        if text is None:
+        return self.both(units)[0]
+
+    def both(self, units: int) -> tuple[str, bytes]:
+        """The decimal string of ``units`` increments, as str and as bytes."""
+        found = self._cache.get(units)
+        if found is None:
             scaled = str(units * self._mantissa)
             if self._places:
                 scaled = scaled.rjust(self._places + 1, "0")
                 scaled = f"{scaled[: -self._places]}.{scaled[-self._places :]}"
-            text = self._cache[units] = scaled
-        return text
+            found = self._cache[units] = (scaled, scaled.encode())
+        return found
 
 
 class _Symbol:
@@ -76,20 +80,29 @@ class TickEncoder:
         self.protocol = protocol
         self._symbols = {spec.symbol: _Symbol(spec) for spec in instruments}
 
-    def _pairs(self, sym: _Symbol, levels: Levels) -> tuple[PriceSize, ...]:
+    def _pairs(self, sym: _Symbol, levels: Levels) -> tuple[tuple[PriceSize, ...], list[bytes]]:
+        """Levels as (price, size) strings for the server's book, and as JSON ``["p","s"]``."""
         price, size = sym.price, sym.size
-        return tuple([(price(p), size(s)) for p, s in levels])
+        prices, sizes = price._cache, size._cache  # hot path: skip the method call on a hit
+        pairs: list[PriceSize] = []
+        json: list[bytes] = []
+        for p, s in levels:
+            ps, pb = prices.get(p) or price.both(p)
+            ss, sb = sizes.get(s) or size.both(s)
+            pairs.append((ps, ss))
+            json.append(b'["%b","%b"]' % (pb, sb))
+        return tuple(pairs), json
 
     def snapshot(self, symbol: str, ts_ns: int, bids: Levels, asks: Levels) -> TapeEvent:
         """The initial book of ``symbol``."""
         sym = self._symbols[symbol]
-        b, a = self._pairs(sym, bids), self._pairs(sym, asks)
+        (b, jb), (a, ja) = self._pairs(sym, bids), self._pairs(sym, asks)
         if self.protocol == "binance":
             return TapeEvent(ts_ns, symbol, BOOK_ONLY, b"", b, a, snapshot=True)
         body = b'{"type":"snapshot","product_id":"%b","bids":[%b],"asks":[%b]}' % (
             sym.wire,
-            _json_pairs(b),
-            _json_pairs(a),
+            b",".join(jb),
+            b",".join(ja),
         )
         return TapeEvent(ts_ns, symbol, LEVEL2, body, b, a, snapshot=True)
 
@@ -98,20 +111,17 @@ class TickEncoder:
     ) -> TapeEvent:
         """A change of some levels (absolute sizes; 0 deletes)."""
         sym = self._symbols[symbol]
-        b, a = self._pairs(sym, bids), self._pairs(sym, asks)
+        (b, jb), (a, ja) = self._pairs(sym, bids), self._pairs(sym, asks)
         if self.protocol == "binance":
             sym.seq += 1
             body = (
                 b'{"e":"depthUpdate","E":%d,"s":"%b","U":%d,"u":%d,"b":[%b],"a":[%b]}'
-                % (ts_ns // 1_000_000, sym.wire, sym.seq, sym.seq, _json_pairs(b), _json_pairs(a))
+                % (ts_ns // 1_000_000, sym.wire, sym.seq, sym.seq, b",".join(jb), b",".join(ja))
             )  # fmt: skip
             return TapeEvent(ts_ns, symbol, DEPTH, body, b, a, False, sym.seq, sym.seq, closes_bar)
-        changes = [("buy", p, s) for p, s in b] + [("sell", p, s) for p, s in a]
+        changes = [b'["buy",' + j[1:] for j in jb] + [b'["sell",' + j[1:] for j in ja]
         body = b'{"type":"l2update","product_id":"%b","changes":[%b],"time":"%b"}' % (
-            sym.wire,
-            b",".join(b'["%b","%b","%b"]' % (x.encode(), p.encode(), s.encode())
-                      for x, p, s in changes),
-            iso_time(ts_ns).encode(),
+            sym.wire, b",".join(changes), iso_time(ts_ns).encode(),
         )  # fmt: skip
         return TapeEvent(ts_ns, symbol, LEVEL2, body, b, a, closes_bar=closes_bar)
 
@@ -121,7 +131,7 @@ class TickEncoder:
         """A trade of ``lots`` at ``price`` ticks (``buyer_maker``: the seller took liquidity)."""
         sym = self._symbols[symbol]
         sym.trade_id += 1
-        p, q = sym.price(price).encode(), sym.size(lots).encode()
+        p, q = sym.price.both(price)[1], sym.size.both(lots)[1]
         ms, maker = ts_ns // 1_000_000, b"true" if buyer_maker else b"false"
         if self.protocol == "binance":
             tid = sym.trade_id
@@ -145,7 +155,3 @@ class TickEncoder:
         event = TapeEvent(ts_ns, symbol, MATCHES, body, closes_bar=closes_bar)
         event.last_seq = sym.trade_id
         return [event]
-
-
-def _json_pairs(levels: tuple[PriceSize, ...]) -> bytes:
-    return b",".join([b'["%b","%b"]' % (p.encode(), s.encode()) for p, s in levels])

@@ -55,7 +55,7 @@ def synthetic_events(
     rng = random.Random(seed)
     books: list[_Book] = []
     for spec in specs:
-        sizes = [rng.randint(1, 5000) for _ in range(2 * levels)]
+        sizes = [_upto(rng, 5000) for _ in range(2 * levels)]
         book = _Book(rng.randint(1_000, 100_000), sizes, levels)
         books.append(book)
         yield encoder.snapshot(spec.symbol, START_NS, sorted(book.bids.items(), reverse=True),
@@ -67,7 +67,7 @@ def synthetic_events(
         if held and held[0].ts_ns // bar_ns < ts // bar_ns:
             _close(held, bar_ns)  # the last frame of its bar
         yield from held
-        k = rng.randrange(len(specs))
+        k = int(rng.random() * len(specs))
         held = _frame(encoder, rng, specs[k].symbol, books[k], ts, levels)
     _close(held, bar_ns)
     yield from held
@@ -78,6 +78,11 @@ def _close(frame: list[TapeEvent], bar_ns: int) -> None:
         event.closes_bar = (event.ts_ns // bar_ns + 1) * bar_ns
 
 
+def _upto(rng: random.Random, n: int) -> int:
+    """1..n, uniform enough for sizes, without ``randint``'s overhead."""
+    return 1 + int(rng.random() * n)
+
+
 def _frame(
     encoder: TickEncoder, rng: random.Random, symbol: str, book: _Book, ts: int, levels: int
 ) -> list[TapeEvent]:
@@ -85,13 +90,13 @@ def _frame(
     if roll < 0.1:
         buy = rng.random() < 0.5
         price = min(book.asks) if buy else max(book.bids)
-        return encoder.trade(symbol, ts, price, rng.randint(1, 500), buyer_maker=not buy)
+        return encoder.trade(symbol, ts, price, _upto(rng, 500), buyer_maker=not buy)
     if roll < 0.3:
         return [_move(encoder, symbol, book, ts, levels, up=rng.random() < 0.5,
-                      size=rng.randint(1, 5000))]  # fmt: skip
+                      size=_upto(rng, 5000))]  # fmt: skip
     side = book.bids if rng.random() < 0.5 else book.asks
     price = rng.choice(list(side))
-    side[price] = rng.randint(1, 5000)
+    side[price] = _upto(rng, 5000)
     level = [(price, side[price])]
     is_bid = side is book.bids
     return [encoder.book(symbol, ts, level if is_bid else [], [] if is_bid else level)]

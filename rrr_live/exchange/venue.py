@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -22,10 +23,14 @@ def dumps(obj: Any) -> bytes:
     return json.dumps(obj, separators=(",", ":")).encode()
 
 
+@functools.lru_cache(maxsize=4096)
+def _second(seconds: int) -> str:
+    return datetime.fromtimestamp(seconds, tz=UTC).strftime("%Y-%m-%dT%H:%M:%S")
+
+
 def iso_time(ts_ns: int) -> str:
     """``2021-04-17T16:43:37.077736Z`` for an event time in nanoseconds."""
-    stamp = datetime.fromtimestamp(ts_ns // 1_000_000_000, tz=UTC).strftime("%Y-%m-%dT%H:%M:%S")
-    return f"{stamp}.{(ts_ns // 1000) % 1_000_000:06d}Z"
+    return f"{_second(ts_ns // 1_000_000_000)}.{(ts_ns // 1000) % 1_000_000:06d}Z"
 
 
 @dataclass
