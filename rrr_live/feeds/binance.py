@@ -3,8 +3,9 @@
 On every connection: ``SUBSCRIBE`` to ``<symbol>@depth@100ms``, the trade stream and
 ``bookTicker`` for each symbol (replayed after a reconnect), then a REST depth snapshot per
 symbol through :class:`DepthSync` (buffer, snapshot, drop ``u <= lastUpdateId``, restart on a
-gap). Streams we do not use are counted as ignored. While a snapshot is fetched the socket
-keeps buffering frames (TCP), so no diff is lost between the snapshot and the stream.
+gap). Streams we do not use are counted as ignored. Snapshots are fetched in the background
+(a few at a time) while the stream keeps being read and buffered, as the venue documents, so a
+thousand symbols never stall the socket.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from rrr_live.domain.instrument import Instrument
 from rrr_live.domain.market import BookUpdate, BookUpdateKind, MarketEvent
 from rrr_live.feeds.binance_sync import DepthSync, SyncStep
 from rrr_live.feeds.binance_wire import BinanceParser
-from rrr_live.feeds.connection import FeedSettings, ReconnectingFeed
+from rrr_live.feeds.connection import FeedSettings, ReconnectingFeed, cancel_task
 from rrr_live.feeds.errors import FatalFeedError, FeedError, Rejected
 from rrr_live.feeds.instruments import HTTP_TIMEOUT, fetch_json
 from rrr_live.feeds.keeper import BookKeeper
@@ -81,6 +82,10 @@ class BinanceFeed(ReconnectingFeed):
         self.sync = DepthSync()
         self._http: httpx.AsyncClient | None = None
         self._request_id = 0
+        self._gate = asyncio.Semaphore(SNAPSHOT_CONCURRENCY)
+        self._fetching: dict[str, asyncio.Task[None]] = {}
+        self._attempts: dict[str, int] = {}
+        self._snapshots: asyncio.Queue[tuple[str, BookUpdate | FeedError]] = asyncio.Queue()
 
     def parse(self, frame: str) -> Parsed:
         """Parse one Binance frame."""
@@ -101,19 +106,67 @@ class BinanceFeed(ReconnectingFeed):
             await ws.send(
                 json.dumps({"method": "SUBSCRIBE", "params": params, "id": self._request_id})
             )
-        if not any(k.startswith("depth") for k in self.streams):
-            return []
-        gate = asyncio.Semaphore(SNAPSHOT_CONCURRENCY)
+        if any(k.startswith("depth") for k in self.streams):
+            for symbol in sorted(self.instruments):
+                self._want_snapshot(symbol)
+        return []
 
-        async def one(symbol: str) -> BookUpdate:
-            async with gate:
-                return await self._fetch_snapshot(symbol)
+    def _want_snapshot(self, symbol: str) -> None:
+        """Fetch ``symbol``'s REST snapshot in the background (once at a time per symbol)."""
+        if symbol in self._fetching:
+            return
+        attempts = self._attempts.get(symbol, 0) + 1
+        if attempts > SNAPSHOT_ATTEMPTS:
+            raise FeedError(
+                f"binance {symbol}: no usable depth snapshot after {attempts - 1} tries"
+            )
+        self._attempts[symbol] = attempts
+        task = asyncio.create_task(self._fetch_into_queue(symbol), name=f"binance-depth-{symbol}")
+        self._fetching[symbol] = task
 
-        snaps = await asyncio.gather(*(one(s) for s in sorted(self.instruments)))
-        out: list[MarketEvent] = []
-        for snap in snaps:
-            out.extend(self.sync.on_snapshot(snap).events)
+    async def _fetch_into_queue(self, symbol: str) -> None:
+        async with self._gate:
+            try:
+                result: BookUpdate | FeedError = await self._fetch_snapshot(symbol)
+            except FeedError as e:
+                result = e
+        self._snapshots.put_nowait((symbol, result))
+
+    async def _next_events(self, ws: ClientConnection) -> list[MarketEvent]:
+        """Frames as usual; while snapshots are outstanding, whichever comes first."""
+        if not self._fetching:
+            return await super()._next_events(ws)
+        if not self._snapshots.empty():
+            return self._on_snapshot(*self._snapshots.get_nowait())
+        recv = asyncio.ensure_future(ws.recv())
+        got = asyncio.ensure_future(self._snapshots.get())
+        try:
+            done, _ = await asyncio.wait({recv, got}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for waiting in (recv, got):
+                if not waiting.done():  # recv() and Queue.get() are cancel-safe
+                    await cancel_task(waiting)
+        out = self._on_snapshot(*got.result()) if got in done else []
+        if recv in done:
+            out.extend(await self._on_frame(ws, recv.result()))
         return out
+
+    def _on_snapshot(self, symbol: str, result: BookUpdate | FeedError) -> list[MarketEvent]:
+        self._fetching.pop(symbol, None)
+        if isinstance(result, FeedError):
+            raise result
+        step = self.sync.on_snapshot(result)
+        if not step.need_snapshot:
+            self._attempts.pop(symbol, None)
+        return self._settle(symbol, step)
+
+    async def _on_close(self) -> None:
+        for task in self._fetching.values():
+            task.cancel()
+        await asyncio.gather(*self._fetching.values(), return_exceptions=True)
+        self._fetching.clear()
+        self._attempts.clear()
+        self._snapshots = asyncio.Queue()
 
     async def _on_parsed(self, ws: ClientConnection, parsed: Parsed) -> list[MarketEvent]:
         if parsed.control == "error":
@@ -121,26 +174,20 @@ class BinanceFeed(ReconnectingFeed):
         out: list[MarketEvent] = []
         for event in parsed.events:
             if isinstance(event, BookUpdate) and event.kind is BookUpdateKind.DIFF:
-                out.extend(await self._settle(event.symbol, self.sync.on_diff(event)))
+                out.extend(self._settle(event.symbol, self.sync.on_diff(event)))
             else:
                 out.append(event)
         return out
 
-    async def _settle(self, symbol: str, step: SyncStep) -> list[MarketEvent]:
-        """Emit what a sync step produced; fetch snapshots while the symbol asks for one."""
-        out: list[MarketEvent] = list(step.events)
+    def _settle(self, symbol: str, step: SyncStep) -> list[MarketEvent]:
+        """Emit what a sync step produced; ask for a snapshot when the symbol needs one."""
         if step.dropped:
             self.ignored["covered_update"] += step.dropped
-        for _ in range(SNAPSHOT_ATTEMPTS):
-            if not step.need_snapshot:
-                break
-            if step.cause:
-                self.count_resync(symbol, step.cause)
-            step = self.sync.on_snapshot(await self._fetch_snapshot(symbol))
-            out.extend(step.events)
-            if step.dropped:
-                self.ignored["covered_update"] += step.dropped
-        return out
+        if step.cause:
+            self.count_resync(symbol, step.cause)
+        if step.need_snapshot:
+            self._want_snapshot(symbol)
+        return list(step.events)
 
     async def resync(self, ws: ClientConnection, symbol: str, cause: str) -> list[MarketEvent]:
         """Re-snapshot ``symbol`` (its book broke: crossed or rejected)."""
@@ -148,10 +195,8 @@ class BinanceFeed(ReconnectingFeed):
             return []
         self.count_resync(symbol, cause)
         self.sync.desync(symbol)
-        step = self.sync.on_snapshot(await self._fetch_snapshot(symbol))
-        return await self._settle(
-            symbol, SyncStep(step.events, step.need_snapshot, "", step.dropped)
-        )
+        self._want_snapshot(symbol)
+        return []
 
     async def _fetch_snapshot(self, symbol: str) -> BookUpdate:
         if self._http is None:

@@ -235,12 +235,19 @@ class ReconnectingFeed(ABC):
                         pending, self._resynced = self._resynced, []
                         continue
                     try:
-                        frame = await ws.recv()
+                        pending = await self._next_events(ws)
                     except ConnectionClosedOK:
                         return
-                    pending = await self._on_frame(ws, frame)
             finally:
-                await _cancel(watchdog)
+                await cancel_task(watchdog)
+                await self._on_close()
+
+    async def _next_events(self, ws: ClientConnection) -> list[MarketEvent]:
+        """Receive the next frame and return its events (a venue may also await other work)."""
+        return await self._on_frame(ws, await ws.recv())
+
+    async def _on_close(self) -> None:  # noqa: B027 - optional hook
+        """Stop per-connection work (a connection just ended)."""
 
     async def _resync_and_emit(self, ws: ClientConnection, event: MarketEvent, cause: str) -> None:
         """Queue what a resync produced; its events are applied but never resync again."""
@@ -333,7 +340,8 @@ def _handshake_cause(e: BaseException) -> str:
     return type(e).__name__.lower()
 
 
-async def _cancel(task: asyncio.Task[Any]) -> None:
+async def cancel_task(task: asyncio.Future[Any]) -> None:
+    """Cancel ``task`` and wait for it; re-raise only if we are being cancelled ourselves."""
     task.cancel()
     try:
         await task

@@ -84,6 +84,18 @@ async def test_recorded_binance_session_synchronises_exactly() -> None:
     )
 
 
+async def test_binance_snapshots_fetched_while_the_stream_runs_still_sync_exactly() -> None:
+    async with server("binance") as ex:  # the stream starts at SUBSCRIBE, before any snapshot
+        feed = await make_feed("binance", ex, once())
+        run = Run(feed)
+        await run.wait_for(lambda _: sum(map(is_snapshot, run.items)) == 4)
+        await run.finish(ex)
+    assert feed.rejected == {} and sum(map(is_snapshot, run.items)) == 4
+    assert_books_equal_reference(
+        feed.keeper, binance_books(received(BINANCE_WS), binance_snapshots())
+    )
+
+
 async def test_binance_gap_resyncs_from_rest_and_ends_exact() -> None:
     async with server("binance", autostart=False) as ex:
         feed = await make_feed("binance", ex, once())
