@@ -117,6 +117,31 @@ async def test_binance_gap_resyncs_from_rest_and_ends_exact() -> None:
     )
 
 
+async def test_binance_duplicate_and_out_of_order_frames_resync_and_end_exact() -> None:
+    depth = [line for line in received(BINANCE_WS) if "nknusdt@depth" in line]
+
+    def nkn_snapshots(run: Run) -> int:
+        return sum(
+            is_snapshot(i) and getattr(i.event, "symbol", "") == "NKNUSDT" for i in run.items
+        )
+
+    async with server("binance", autostart=False) as ex:
+        feed = await make_feed("binance", ex, once())
+        ex.skip(2, symbol="NKNUSDT")  # depth[0] (covered by the snapshot) and depth[1] held back
+        run = Run(feed, lambda i: ex.start() if is_snapshot(i) else None)
+        await run.wait_for(lambda _: nkn_snapshots(run) == 2)  # depth[2] showed the gap
+        ex.pause()
+        await ex.send_raw(depth[0])  # a repeat of an old frame
+        await ex.send_raw(depth[1])  # the held-back frame, late: out of order
+        ex.resume()
+        await run.finish(ex)
+    assert feed.resyncs == {"gap": 1} and feed.rejected == {}
+    assert feed.ignored["covered_update"] >= 2 and nkn_snapshots(run) == 2
+    assert_books_equal_reference(
+        feed.keeper, binance_books(received(BINANCE_WS), binance_snapshots())
+    )
+
+
 async def test_silent_feed_goes_stale_untradable_then_reconnects_with_a_fresh_snapshot() -> None:
     """Idle detection on the injected clock: nothing happens before the timeout, then it does."""
     timer = FakeTimer(SimulatedClock(1_000_000_000))
