@@ -280,9 +280,7 @@ class ReconnectingFeed(ABC):
         while True:
             now = s.clock.now_ns()
             if self.keeper is not None:
-                for symbol in self.keeper.check_stale(now):
-                    self.metrics.resyncs.labels(self.venue, "stale").inc()
-                    log.warning("%s %s: book stale", self.venue, symbol)
+                self._report_staleness(self.keeper, now)
             waited = now - self._last_frame_ns
             if waited >= idle_ns:
                 self._idle = True
@@ -291,6 +289,14 @@ class ReconnectingFeed(ABC):
                 await ws.close(code=4000, reason="idle")
                 return
             await s.watchdog_sleeper(max(0.001, (idle_ns - waited) / 1e9))
+
+    def _report_staleness(self, keeper: BookKeeper, now_ns: int) -> None:
+        for symbol in keeper.check_stale(now_ns):
+            self.metrics.resyncs.labels(self.venue, "stale").inc()
+            log.warning("%s %s: book stale", self.venue, symbol)
+        gauge = self.metrics.book_staleness
+        for symbol, last_ns in keeper.last_update_ns.items():
+            gauge.labels(self.venue, symbol).set(max(0, now_ns - last_ns) / 1e9)
 
     def count_resync(self, symbol: str, cause: str) -> None:
         """Count a resync and mark the symbol's book untradable until its fresh snapshot."""

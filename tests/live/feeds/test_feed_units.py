@@ -17,7 +17,7 @@ from rrr_live.domain.events import TradeTick
 from rrr_live.domain.instrument import Instrument
 from rrr_live.domain.market import BookUpdate, BookUpdateKind
 from rrr_live.domain.orders import Side
-from rrr_live.feeds.coinbase import CoinbaseCredentials, TradeIds
+from rrr_live.feeds.coinbase import CoinbaseCredentials, CoinbaseFeed, TradeIds
 from rrr_live.feeds.connection import Backoff
 from rrr_live.feeds.errors import Rejected
 from rrr_live.feeds.keeper import BookKeeper
@@ -127,3 +127,17 @@ def test_coinbase_credentials_sign_like_the_documented_example_and_hide_the_secr
     assert fields == {"key": "key", "passphrase": "pass", "timestamp": "1618677817",
                       "signature": base64.b64encode(expected).decode()}  # fmt: skip
     assert "c2VjcmV0" not in repr(creds) and "pass" not in repr(creds)
+
+
+def test_staleness_is_reported_per_symbol_on_the_injected_clock() -> None:
+    keeper = BookKeeper(INST, max_age_ns=2_000_000_000)
+    keeper.apply(snap(((100, 1),), ((101, 2),)), recv_ns=1_000_000_000)
+    feed = CoinbaseFeed("ws://127.0.0.1:1", INST, keeper=keeper)
+    feed._report_staleness(keeper, 2_500_000_000)
+    sample = {"venue": "coinbase", "symbol": "X"}
+    assert feed.metrics.registry.get_sample_value("rrr_book_staleness_seconds", sample) == 1.5
+    assert keeper.books["X"].state is BookState.TRADABLE
+    feed._report_staleness(keeper, 3_000_000_001)
+    assert keeper.books["X"].untradable_reason() == "stale"
+    resyncs = {"venue": "coinbase", "cause": "stale"}
+    assert feed.metrics.registry.get_sample_value("rrr_feed_resyncs_total", resyncs) == 1
