@@ -52,7 +52,7 @@ class Run:
 
     Args:
         feed: the adapter.
-        on_event: called with each ``Received`` (may return an awaitable's trigger).
+        on_event: called with each ``Received`` as it is yielded (before the keeper applies it).
     """
 
     def __init__(self, feed: ReconnectingFeed, on_event: Callable[[Received], None] | None = None):
