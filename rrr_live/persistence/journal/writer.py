@@ -33,6 +33,7 @@ from rrr_live.clock import Clock
 from rrr_live.domain.market import Received
 from rrr_live.metrics import Metrics
 from rrr_live.persistence.journal import sql
+from rrr_live.persistence.journal.config import WriterConfig
 from rrr_live.persistence.journal.pool import JournalPool, PoolConfig, backoff_delay, is_transient
 from rrr_live.persistence.journal.rows import RECV_NS_COLUMN, TABLES, Row, to_row
 from rrr_live.persistence.journal.spill import SpillBuffer, SpillChunk
@@ -42,41 +43,6 @@ log = logging.getLogger(__name__)
 
 Sleeper = Callable[[float], Awaitable[None]]
 _NS = 1_000_000_000
-
-
-@dataclass(frozen=True)
-class WriterConfig:
-    """Tuning of a :class:`JournalWriter`.
-
-    Args:
-        queue_max: records the buffer holds before ``put`` waits.
-        batch_max: records per database transaction.
-        linger_s: how long a partial batch waits for more records.
-        ready_max: batches waiting for the database stage before new ones spill.
-        spill_after_s: how long a batch waits for the database stage before it spills.
-        write_timeout_s: limit on one batch transaction (beyond the pool's own timeouts).
-        soft_cap_bytes: spill size that turns the health to ``REDUCING`` (logged WARNING).
-        hard_cap_bytes: spill size past which records are dropped (counted, CRITICAL).
-        segment_bytes: size of one spill segment file.
-        probe_initial_s: first delay before probing a failed database; doubles, full jitter.
-        probe_max_s: the longest delay between probes.
-        retention_days: keep journal partitions of this many days (None: keep all).
-        retention_check_s: how often (injected clock) to apply the retention.
-    """
-
-    queue_max: int = 50_000
-    batch_max: int = 5_000
-    linger_s: float = 0.02
-    ready_max: int = 2
-    spill_after_s: float = 0.5
-    write_timeout_s: float = 15.0
-    soft_cap_bytes: int = 512 << 20
-    hard_cap_bytes: int = 2 << 30
-    segment_bytes: int = 64 << 20
-    probe_initial_s: float = 0.05
-    probe_max_s: float = 1.0
-    retention_days: int | None = None
-    retention_check_s: float = 3600.0
 
 
 @dataclass
@@ -362,6 +328,7 @@ class JournalWriter:
     # -- database stage ----------------------------------------------------------------------------
 
     async def _db_loop(self) -> None:
+        await self._warm_up()
         await self._apply_retention()
         while True:
             batch = await self._next_batch()
@@ -432,6 +399,11 @@ class JournalWriter:
             )  # fmt: skip
         if batch.chunk is None:
             await self._spill_batch(batch)
+        await self._go_down()
+
+    async def _go_down(self) -> None:
+        """Spill what waits for the database, then probe until it answers again."""
+        self._db_up = False
         while self._ready:
             await self._spill_batch(self._ready.popleft())
         self._taken.set()
@@ -456,6 +428,24 @@ class JournalWriter:
             log.warning("journal: database is back after %d probe(s); replaying the spill", attempt)
             self._db_up = True
             return
+
+    async def _warm_up(self) -> None:
+        """Open a connection (staging tables) and today's partitions before the first batch."""
+        today = self._clock.now_ns() // sql.DAY_NS
+
+        async def prepare(con: asyncpg.Connection) -> None:
+            await sql.ensure_partitions(con, today, today + 1)
+
+        try:
+            await self.pool.run(prepare, retries=0)
+        except Exception as e:  # known down: batches spill at once until a probe succeeds
+            log.warning(
+                "journal: database unavailable at start (%s: %s); spilling to %s",
+                type(e).__name__, e, self.spill.directory,
+            )  # fmt: skip
+            await self._go_down()
+            return
+        self._known_days.update((today, today + 1))
 
     async def _ensure_partitions(self, con: asyncpg.Connection, batch: _Batch) -> None:
         days = {row[RECV_NS_COLUMN] // sql.DAY_NS for rows in batch.rows.values() for row in rows}
