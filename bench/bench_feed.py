@@ -187,8 +187,11 @@ async def _serve_once(tape: Any, speed: float | None) -> None:
         elapsed, cpu = time.perf_counter() - t0, time.process_time() - cpu0
         books = {s: ex.book(s) for s in tape.symbols}
         ex.disconnect(1000)
+        # Books go through a file: a large line would fill the pipe and stall the close.
+        with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as fh:
+            json.dump(books, fh)
         print(json.dumps({"frames": ex.frames_sent, "elapsed_s": elapsed, "cpu_s": cpu,
-                          "books": books}), flush=True)  # fmt: skip
+                          "books_file": fh.name}), flush=True)  # fmt: skip
 
 
 class Sender:
@@ -200,12 +203,17 @@ class Sender:
         self.proc = subprocess.Popen(argv, stdout=subprocess.PIPE, text=True)
 
     def read(self) -> dict[str, Any]:
-        """The next JSON line."""
+        """The next JSON line (with the books file read and removed)."""
         assert self.proc.stdout is not None
         line = self.proc.stdout.readline()
         if not line:
             raise RuntimeError("the sender exited early")
-        return json.loads(line)  # type: ignore[no-any-return]
+        msg: dict[str, Any] = json.loads(line)
+        if "books_file" in msg:
+            path = Path(msg.pop("books_file"))
+            msg["books"] = json.loads(path.read_text())
+            path.unlink()
+        return msg
 
     def close(self) -> None:
         """Wait for (or stop) the sender."""
@@ -223,17 +231,16 @@ async def ceiling(ws_url: str, products: list[str]) -> tuple[int, float]:
     """A raw websockets loop with the adapter's subscription: count frames until closed."""
     msg = {"type": "subscribe", "product_ids": products,
            "channels": ["level2_batch", *DEFAULT_CHANNELS]}  # fmt: skip
-    n, first = 0, 0.0
+    n, first, last = 0, 0.0, 0.0
     async with connect(ws_url, max_size=2**20, compression=None) as ws:
         await ws.send(json.dumps(msg))
-        try:
+        with contextlib.suppress(ConnectionClosed):
             async for _ in ws:
+                last = time.perf_counter()
                 if n == 0:
-                    first = time.perf_counter()
+                    first = last
                 n += 1
-        except ConnectionClosed:
-            pass
-    return n, time.perf_counter() - first
+    return n, last - first
 
 
 async def adapter_to_journal(
@@ -256,8 +263,14 @@ async def adapter_to_journal(
     out: dict[str, Any] = {}
     async with writer:
         cpu0, pg0 = time.process_time(), db.cpu_s()
-        t0 = time.perf_counter()
-        run = asyncio.create_task(_capture(feed, writer, stats))
+        marks = [0.0, 0.0]  # first and last event
+
+        def mark(_rec: Received) -> bool:
+            marks[1] = time.perf_counter()
+            marks[0] = marks[0] or marks[1]
+            return False
+
+        run = asyncio.create_task(_capture(feed, writer, stats, mark))
         if outage is not None:
             await asyncio.sleep(outage[0])
             db.kill()
@@ -265,12 +278,12 @@ async def adapter_to_journal(
             await asyncio.sleep(outage[1])
             out["during"] = writer.status()
             await asyncio.to_thread(db.start)
-            out["restarted_at_s"] = time.perf_counter() - t0
+            out["restarted_at_s"] = time.perf_counter() - marks[0]
         await run
-        out["recv_s"] = time.perf_counter() - t0
+        out["recv_s"] = marks[1] - marks[0]
         out["after_recv"] = writer.status()
         await writer.drain()
-        out["journaled_s"] = time.perf_counter() - t0
+        out["journaled_s"] = time.perf_counter() - marks[0]
         out["cpu_s"] = time.process_time() - cpu0
         out["pg_cpu_s"] = db.cpu_s() - pg0 if outage is None else float("nan")
         out["status"] = writer.status()
@@ -282,10 +295,12 @@ async def adapter_to_journal(
     return out
 
 
-async def _capture(feed: CoinbaseFeed, writer: JournalWriter, stats: CaptureStats) -> None:
+async def _capture(
+    feed: CoinbaseFeed, writer: JournalWriter, stats: CaptureStats, mark: Any
+) -> None:
     # max_reconnects=0: the exchange's close at the end of the tape ends the feed
     with contextlib.suppress(FeedError):
-        await capture(feed, writer, stats=stats)
+        await capture(feed, writer, stats=stats, until=mark)
 
 
 def books_exact(result: dict[str, Any], books: dict[str, Any]) -> bool:

@@ -109,6 +109,7 @@ class JournalWriter:
         self._stalled = False
         self._spill_turn = False
         self._inflight = 0
+        self._handing = 0
         self._closing = False
         self._spill_lock = asyncio.Lock()
         self._known_days: set[int] = set()
@@ -217,7 +218,8 @@ class JournalWriter:
             await self._progress.wait_for(self._idle)
 
     def _idle(self) -> bool:
-        return not (self._buf or self._ready or self._inflight) and self.spill.empty
+        busy = self._buf or self._ready or self._inflight or self._handing
+        return not busy and self.spill.empty
 
     @property
     def _committed_fresh(self) -> int:
@@ -264,7 +266,11 @@ class JournalWriter:
             records = [popleft() for _ in range(n)]
             self._space.set()
             self._metrics.queue_depth.labels(queue="journal").set(len(self._buf))
-            await self._dispatch(_make_batch(records))
+            self._handing += 1  # neither queued nor ready nor spilled until dispatched
+            try:
+                await self._dispatch(_make_batch(records))
+            finally:
+                self._handing -= 1
 
     async def _dispatch(self, batch: _Batch) -> None:
         cfg = self.config
