@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import time
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -110,6 +111,7 @@ class JournalWriter:
         self._spill_turn = False
         self._inflight = 0
         self._handing = 0
+        self._write_s = 0.0  # moving average of a successful batch write (monotonic seconds)
         self._closing = False
         self._spill_lock = asyncio.Lock()
         self._known_days: set[int] = set()
@@ -276,7 +278,9 @@ class JournalWriter:
         cfg = self.config
         if self._db_up and not self._stalled and len(self._ready) >= cfg.ready_max:
             try:
-                async with asyncio.timeout(cfg.spill_after_s):
+                # A database that is merely slow gets backpressure; one stuck on a write
+                # (no batch taken for a few typical write times) gets the spill.
+                async with asyncio.timeout(cfg.spill_after_s + 4 * self._write_s):
                     while self._db_up and len(self._ready) >= cfg.ready_max:
                         self._taken.clear()
                         await self._taken.wait()
@@ -375,10 +379,12 @@ class JournalWriter:
             await self._work.wait()
 
     async def _write(self, batch: _Batch) -> None:
+        t0 = time.monotonic()
         async with asyncio.timeout(self.config.write_timeout_s):
             async with self.pool.connection() as con:
                 await self._ensure_partitions(con, batch)
                 inserted = await sql.copy_batch(con, batch.rows)
+        self._write_s = 0.8 * self._write_s + 0.2 * (time.monotonic() - t0)
         for table, n in inserted.items():
             self._metrics.journal_rows.labels(table=table).inc(n)
 
