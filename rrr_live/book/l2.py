@@ -6,7 +6,9 @@ and :meth:`apply_diff`. A diff sets the *absolute* size of a level; size 0 remov
 semantics of both Coinbase ``l2update`` and Binance ``depthUpdate``). Sequence numbers are
 optional; a diff whose sequence is not newer than the last applied one is ignored as stale.
 Gap detection (which needs the venue's own rules) stays in the adapter, which calls
-:meth:`mark_untradable` and re-snapshots.
+:meth:`mark_untradable` and re-snapshots. Updates are atomic: a message is validated whole
+before any level changes, and a rejected one leaves the levels as they were and the book
+untradable with the reason, never half-applied and reporting tradable.
 """
 
 from __future__ import annotations
@@ -14,12 +16,14 @@ from __future__ import annotations
 from bisect import bisect_left, insort
 from collections.abc import Iterable, Iterator
 from enum import Enum
+from typing import TypeVar
 
 from rrr_live.domain.errors import BookError
 from rrr_live.domain.instrument import Instrument
 from rrr_live.domain.orders import Side
 
 Level = tuple[int, int]
+_T = TypeVar("_T")
 
 
 class BookState(Enum):
@@ -54,13 +58,27 @@ class OrderBook:
         ts_ns: int,
         sequence: int | None = None,
     ) -> None:
-        """Replace the whole book with ``bids`` and ``asks`` (``(price_ticks, size_lots)``)."""
+        """Replace the whole book with ``bids`` and ``asks`` (``(price_ticks, size_lots)``).
+
+        Every level is validated before anything changes; size 0 levels are skipped.
+
+        Raises:
+            BookError: if a level is malformed; the levels stay as they were and the book is
+                marked untradable (the venue's book moved on without us).
+        """
+        try:
+            checked = [
+                (side, _check_level(self.instrument.symbol, side, level))
+                for side, levels in ((Side.BUY, bids), (Side.SELL, asks))
+                for level in _checked_iter(self, levels)
+            ]
+        except BookError as e:
+            raise self._reject(f"snapshot rejected ({e})") from e
         for side in (Side.BUY, Side.SELL):
             self._sizes[side].clear()
             self._prices[side].clear()
-        for side, levels in ((Side.BUY, bids), (Side.SELL, asks)):
-            for price, size in levels:
-                self._set(side, price, size)
+        for side, (price, size) in checked:
+            self._set(side, price, size)
         self.ts_ns = ts_ns
         self.last_sequence = sequence
         self._has_snapshot = True
@@ -75,19 +93,24 @@ class OrderBook:
     ) -> bool:
         """Set the absolute size of each ``(side, price_ticks, size_lots)``; size 0 deletes.
 
+        The whole diff is validated first: it is applied entirely or not at all.
+
         Returns:
             ``False`` when the diff was ignored as stale (sequence not newer), else ``True``.
 
         Raises:
-            BookError: if no snapshot was applied yet or a level is malformed.
+            BookError: if no snapshot was applied yet, or a change is malformed (then the
+                levels stay as they were and the book is marked untradable: a lost diff means
+                it no longer matches the venue's).
         """
         if not self._has_snapshot:
             raise BookError(f"{self.instrument.symbol}: diff before the first snapshot")
         stale = sequence is not None and self.last_sequence is not None
         if stale and sequence <= self.last_sequence:  # type: ignore[operator]
             return False
-        for side, price, size in changes:
-            self._set(Side(side), price, size)
+        checked = [_check_change(self, change) for change in _checked_iter(self, changes)]
+        for side, price, size in checked:
+            self._set(side, price, size)
         self.ts_ns = ts_ns
         if sequence is not None:
             self.last_sequence = sequence
@@ -98,11 +121,11 @@ class OrderBook:
         """Flag the book as unusable (feed gap, stale data) until the next snapshot."""
         self._halt_reason = reason or "marked untradable"
 
+    def _reject(self, message: str) -> BookError:
+        self._halt_reason = f"rejected update: {message}"
+        return BookError(f"{self.instrument.symbol}: {message}")
+
     def _set(self, side: Side, price: int, size: int) -> None:
-        if price <= 0 or size < 0:
-            raise BookError(
-                f"{self.instrument.symbol}: bad level price={price} size={size} on {side.name}"
-            )
         sizes, prices = self._sizes[side], self._prices[side]
         if size == 0:
             if price in sizes:
@@ -195,3 +218,36 @@ class OrderBook:
         if self.is_crossed():
             return "crossed book"
         return ""
+
+
+def _checked_iter(book: OrderBook, items: Iterable[_T]) -> list[_T]:
+    try:
+        return list(items)
+    except TypeError as e:
+        raise book._reject(f"levels are not iterable ({e})") from e
+
+
+def _check_level(symbol: str, side: Side, level: object) -> Level:
+    """Return ``level`` as ``(price, size)`` or raise (the caller marks the book)."""
+    if not isinstance(level, tuple | list) or len(level) != 2:
+        raise BookError(f"{symbol}: bad level {level!r} on {side.name}")
+    price, size = level
+    if type(price) is not int or type(size) is not int or price <= 0 or size < 0:
+        raise BookError(f"{symbol}: bad level price={price!r} size={size!r} on {side.name}")
+    return price, size
+
+
+def _check_change(book: OrderBook, change: object) -> tuple[Side, int, int]:
+    if type(change) is tuple and len(change) == 3:  # the common, well-formed case first
+        side, price, size = change
+        if type(side) is Side and type(price) is int and type(size) is int and price > 0 <= size:
+            return change
+    if not isinstance(change, tuple | list) or len(change) != 3:
+        raise book._reject(f"bad change {change!r}")
+    side, price, size = change
+    try:
+        side = Side(side)
+        level = _check_level(book.instrument.symbol, side, (price, size))
+    except (ValueError, BookError) as e:
+        raise book._reject(f"bad level {change!r}") from e
+    return side, level[0], level[1]

@@ -54,6 +54,8 @@ class LazyGroup(click.Group):
     lazy: dict[str, str] = {  # noqa: RUF012 - class-level registry, read-only
         "risk": "rrr_pipelines.cli.risk:risk",
         "model": "rrr_pipelines.cli.model:model",
+        "exchange": "rrr_pipelines.cli.exchange:exchange",
+        "feed": "rrr_pipelines.cli.feed:feed",
     }
 
     def list_commands(self, ctx: click.Context) -> list[str]:
@@ -67,12 +69,25 @@ class LazyGroup(click.Group):
         import importlib
 
         module, attr = self.lazy[cmd_name].split(":")
-        command: click.Command = getattr(importlib.import_module(module), attr)
+        try:
+            loaded = importlib.import_module(module)
+        except ModuleNotFoundError as e:
+            if e.name != module:
+                raise
+            return _unavailable(cmd_name, module)  # fails when used, not in --help
+        command: click.Command = getattr(loaded, attr)
         return command
 
     def invoke(self, ctx: click.Context) -> Any:
         """Run the command; an ``RRRError`` anywhere below prints one line, no traceback."""
         return friendly_errors(super().invoke)(ctx)
+
+
+def _unavailable(name: str, module: str) -> click.Command:
+    def fail() -> None:
+        raise click.ClickException(f"`rrr {name}` is not available in this build ({module})")
+
+    return click.Command(name, callback=fail, help="(not available in this build)")
 
 
 @click.group(cls=LazyGroup)
