@@ -78,7 +78,7 @@ class OrderStore:
                 intent.side, intent.order_type, intent.qty, intent.price, intent.tif,
                 d.model_version, d.feature_spec, d.source_seq, now,
             )  # fmt: skip
-            new = status == "INSERT 0 1"
+            new: bool = status == "INSERT 0 1"
             if new:
                 await con.execute(_EVENT, intent.client_id, now, "persisted", "{}")
         return new
@@ -145,6 +145,26 @@ class OrderStore:
             return None
         return OrderState(r["client_id"], r["state"], r["venue_order_id"], r["filled_qty"])
 
+    async def intent(self, client_id: str) -> OrderIntent:
+        """Return the stored order of ``client_id``.
+
+        Raises:
+            KeyError: if no order has that id.
+        """
+        r = await self.pool.fetchrow("SELECT * FROM orders WHERE client_id = $1", client_id)
+        if r is None:
+            raise KeyError(client_id)
+        return _intent(r)
+
+    async def client_of(self, venue_order_id: int, symbol: str) -> str | None:
+        """Return our client id of a venue order id (None: not ours or not yet acknowledged)."""
+        cid: str | None = await self.pool.fetchval(
+            "SELECT client_id FROM orders WHERE prefix = $1 AND symbol = $2"
+            " AND venue_order_id = $3",
+            self.prefix, symbol, venue_order_id,
+        )  # fmt: skip
+        return cid
+
     async def positions(self) -> dict[str, Decimal]:
         """Return this prefix's net quantity per asset (zeros left out)."""
         rows = await self.pool.fetch(
@@ -160,6 +180,16 @@ class OrderStore:
             self.prefix,
         )
         return {(r["symbol"], r["trade_id"]) for r in rows}
+
+    async def set_risk(self, problems: list[str]) -> None:
+        """Record this runner's risk state: halted with the named problems, or active."""
+        await self.pool.execute(
+            "INSERT INTO risk_state (prefix, state, reason, updated_ns) VALUES ($1, $2, $3, $4)"
+            " ON CONFLICT (prefix) DO UPDATE SET state = EXCLUDED.state,"
+            " reason = EXCLUDED.reason, updated_ns = EXCLUDED.updated_ns",
+            self.prefix, "halted" if problems else "active", "; ".join(problems),
+            self.clock.now_ns(),
+        )  # fmt: skip
 
     async def events(self, client_id: str) -> list[str]:
         """Return the kinds of an order's events in order (tests and audits)."""
