@@ -124,17 +124,19 @@ class SignedRest:
 
     async def _call(self, method: str, path: str, query: Callable[[], str], signed: bool) -> Any:
         headers = {"X-MBX-APIKEY": self.creds.api_key} if signed else {}
-        for _ in range(self.config.max_rate_limit_waits + 1):
+        waits = 0
+        while True:
             try:
                 resp = await self.client.request(method, f"{path}?{query()}", headers=headers)
             except httpx.TransportError as e:  # timeouts included
                 raise AmbiguousOutcome(f"{method} {path}: no answer ({type(e).__name__})") from e
-            if resp.status_code in (418, 429):
-                await self._back_off(resp)
-                continue
-            return _answer(method, path, resp)
-        code, msg = _error(resp)
-        raise RateLimited(resp.status_code, code, msg)
+            if resp.status_code not in (418, 429):
+                return _answer(method, path, resp)
+            if waits == self.config.max_rate_limit_waits:
+                code, msg = _error(resp)
+                raise RateLimited(resp.status_code, code, msg)
+            waits += 1
+            await self._back_off(resp)
 
     async def _back_off(self, resp: httpx.Response) -> None:
         try:
