@@ -40,7 +40,8 @@ class Client:
         self, method: str, path: str, in_body: bool = False, **params: Any
     ) -> httpx.Response:
         """A signed request; ``timestamp`` defaults to the venue's time."""
-        params.setdefault("timestamp", await self.server_ms())
+        if "timestamp" not in params:
+            params["timestamp"] = await self.server_ms()
         text = urlencode(params)
         text += "&signature=" + sign(self.keys.secret, text)
         headers = {"X-MBX-APIKEY": self.keys.api_key}
