@@ -13,6 +13,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 
+from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed
 
 from rrr_live.errors import RRRError
@@ -107,7 +108,7 @@ async def _balance_problems(
         expected = baseline.get(asset, Decimal(0)) + held.get(asset, Decimal(0))
         actual = venue.get(asset, Decimal(0))
         if abs(expected - actual) > tolerance:
-            out.append(f"{asset}: journal says {expected}, venue says {actual}")
+            out.append(f"{asset}: journal says {_fmt(expected)}, venue says {_fmt(actual)}")
     return out
 
 
@@ -117,6 +118,7 @@ async def run_user_stream(
     baseline: Mapping[str, Decimal],
     on_ready: Callable[[ReconcileReport], Awaitable[None]] | None = None,
     max_reconnects: int = 1_000_000,
+    on_connect: Callable[[ClientConnection], None] | None = None,
 ) -> None:
     """Keep the user-data stream subscribed; reconcile after every (re)connect.
 
@@ -132,6 +134,8 @@ async def run_user_stream(
         except OSError:
             await broker.rest.sleeper(0.1)
             continue
+        if on_connect is not None:
+            on_connect(ws)
         pump_task = asyncio.ensure_future(pump(ws, broker.on_event))
         try:
             report = await reconcile(broker, baseline)
@@ -143,3 +147,7 @@ async def run_user_stream(
         finally:
             pump_task.cancel()
             await ws.close()
+
+
+def _fmt(x: Decimal) -> str:
+    return format(x.normalize(), "f")

@@ -38,8 +38,9 @@ def _rest(
         seen.append(request)
         return answers.pop(0)
 
-    rest = SignedRest(RestConfig("http://venue.test", **cfg), CREDS, SimulatedClock(1_700_000_000_000_000_000),  # type: ignore[arg-type]
-                      sleeper, httpx.MockTransport(handler))  # fmt: skip
+    config = RestConfig("http://venue.test", **cfg)  # type: ignore[arg-type]
+    clock = SimulatedClock(1_700_000_000_000_000_000)
+    rest = SignedRest(config, CREDS, clock, sleeper, httpx.MockTransport(handler))
     return rest, slept
 
 
