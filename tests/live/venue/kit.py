@@ -1,4 +1,4 @@
-"""Shared pieces of the broker tests: a paper venue, a broker on it, transports that lose answers."""
+"""Shared pieces of the broker tests: a paper venue, a broker on it, answer-losing transports."""
 
 from __future__ import annotations
 

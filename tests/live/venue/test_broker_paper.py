@@ -10,7 +10,6 @@ import pytest
 from websockets.asyncio.client import ClientConnection
 
 from rrr_live.venue.reconcile import Disagreement, ReconcileReport, reconcile, run_user_stream
-from tests.live.paper.kit import SYMBOL
 from tests.live.venue.kit import BASELINE, broker_on, intent, paper_venue
 
 pytestmark = [pytest.mark.pg, pytest.mark.asyncio]
@@ -104,8 +103,10 @@ async def test_dropped_stream_mid_fill_is_found_by_reconciliation_once(orders_ds
             readies.append(report)
             await ready.put(report)
 
-        task = asyncio.create_task(run_user_stream(broker, rig.ws_api, BASELINE, on_ready,
-                                                   max_reconnects=1, on_connect=conns.append))  # fmt: skip
+        stream = run_user_stream(
+            broker, rig.ws_api, BASELINE, on_ready, max_reconnects=1, on_connect=conns.append
+        )
+        task = asyncio.create_task(stream)
         assert (await ready.get()).missed_fills == 0
         _, ask = rig.best()
         order = intent(6, "BUY", "1", ask)
