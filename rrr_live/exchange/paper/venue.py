@@ -9,6 +9,7 @@ import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 from websockets.asyncio.server import ServerConnection
@@ -106,6 +107,30 @@ def _headers(request: Request) -> Mapping[str, str]:
     return request.headers  # case-insensitive, as HTTP header names are
 
 
+def paper_config(
+    balances: str,
+    maker_fee: float,
+    taker_fee: float,
+    latency_ms: float,
+    key_file: Path | None = None,
+    secret_file: Path | None = None,
+) -> PaperConfig:
+    """A paper config from CLI options; keys from the files or the environment.
+
+    Raises:
+        ValueError: malformed balances or fees.
+        RRRError: missing keys.
+    """
+    if not -0.01 < maker_fee < 0.1 or not 0 <= taker_fee < 0.1:
+        raise ValueError(f"fees out of range: maker {maker_fee}, taker {taker_fee}")
+    return PaperConfig(
+        ApiKeys.from_env(key_file, secret_file),
+        parse_balances(balances),
+        FeeModel(maker_fee, taker_fee),
+        LatencyModel(round(latency_ms * 1_000_000)),
+    )
+
+
 def parse_balances(text: str) -> dict[str, Decimal]:
     """``USDT=10000,BTC=1`` (or a JSON object) as starting balances.
 
@@ -113,11 +138,17 @@ def parse_balances(text: str) -> dict[str, Decimal]:
         ValueError: for a malformed entry or a negative amount.
     """
     text = text.strip()
-    pairs: dict[str, Any] = (
-        json.loads(text) if text.startswith("{") else
-        dict(p.split("=", 1) for p in text.split(",") if p.strip())
-    )  # fmt: skip
-    out = {k.strip().upper(): Decimal(str(v).strip()) for k, v in pairs.items()}
+    try:
+        pairs: dict[str, Any] = (
+            json.loads(text) if text.startswith("{") else
+            dict(p.split("=", 1) for p in text.split(",") if p.strip())
+        )  # fmt: skip
+    except ValueError:
+        raise ValueError(f"balances: not ASSET=AMOUNT,…: {text!r}") from None
+    try:
+        out = {k.strip().upper(): Decimal(str(v).strip()) for k, v in pairs.items()}
+    except ArithmeticError:
+        raise ValueError(f"balances: not ASSET=AMOUNT,…: {text!r}") from None
     bad = [k for k, v in out.items() if v < 0 or not k]
     if bad:
         raise ValueError(f"balances: negative or unnamed asset {bad[0]!r}")
