@@ -150,7 +150,7 @@ class PaperAccount:
         self.listeners: list[Listener] = []
         self._next_order = 1
         self._next_trade = 1
-        self._best: dict[str, tuple[int, int]] = {}
+        self._placing = 0  # the order whose rejection is the REST answer (no event for it)
 
     # ---------------------------------------------------------------- market data
     def on_tape(self, event: TapeEvent) -> None:
@@ -210,7 +210,11 @@ class PaperAccount:
         self.orders[order.order_id] = order
         self.open_by_client[order.client_id] = order.order_id
         self.by_client[order.client_id] = order.order_id
-        self._apply(self.venue.advance(self.now_ns))
+        self._placing = order.order_id
+        try:
+            self._apply(self.venue.advance(self.now_ns))
+        finally:
+            self._placing = 0
         if order.status == "REJECTED":
             raise BinanceError(
                 400, -2010, _reject_msg(self.venue.order(str(order.order_id)).reason)
@@ -269,7 +273,8 @@ class PaperAccount:
             order.update_ms = report.ts_ns // 1_000_000
             if not order.is_open:
                 self._release(order)
-            if report.kind in _EXEC and report.kind is not ExecKind.REJECTED:
+            answered = report.kind is ExecKind.REJECTED and order.order_id == self._placing
+            if report.kind in _EXEC and not answered:
                 self._emit(order, report)
 
     def _fill(self, order: PaperOrder, fill: Fill) -> None:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from decimal import Decimal
+from typing import Any
 
 import httpx
 import pytest
@@ -28,6 +30,11 @@ async def client(venue: ExchangeServer) -> AsyncIterator[Client]:
     """A signed client of the venue."""
     async with httpx.AsyncClient(base_url=venue.http_url) as http:
         yield Client(http)
+
+
+async def _drain(ws: Any) -> None:
+    async for _ in ws:
+        pass
 
 
 def _best(venue: ExchangeServer) -> tuple[Decimal, Decimal]:
@@ -90,3 +97,55 @@ async def test_resting_order_locks_funds_and_cancel_releases_them(
     usdt = next(b for b in account["balances"] if b["asset"] == "USDT")
     assert (Decimal(usdt["free"]), Decimal(usdt["locked"])) == (Decimal(100_000), 0)
     assert (await client.signed("GET", "/api/v3/openOrders")).json() == []
+
+
+@pytest.mark.asyncio
+async def test_partial_fills_across_levels_and_ioc_expiry(
+    venue: ExchangeServer, client: Client
+) -> None:
+    _, asks = venue.book(SYMBOL, 5)
+    size = sum(Decimal(q) for _, q in asks[:2])
+    worst = Decimal(asks[1][0])
+    params = {"symbol": SYMBOL, "side": "BUY", "type": "LIMIT", "timeInForce": "IOC"}
+    r = await client.signed("POST", "/api/v3/order", quantity=str(size + 1), price=str(worst),
+                            **params)  # fmt: skip
+    ack = r.json()
+    assert ack["status"] == "EXPIRED", r.text
+    assert [(f["price"], Decimal(f["qty"])) for f in ack["fills"]] == [
+        (f"{Decimal(p):.8f}", Decimal(q)) for p, q in asks[:2]
+    ]
+    assert Decimal(ack["executedQty"]) == size
+    again = await client.signed("DELETE", "/api/v3/order", symbol=SYMBOL, orderId=ack["orderId"])
+    assert again.status_code == 400 and again.json()["code"] == -2011
+    account = (await client.signed("GET", "/api/v3/account")).json()
+    usdt = next(b for b in account["balances"] if b["asset"] == "USDT")
+    assert Decimal(usdt["locked"]) == 0
+    assert Decimal(usdt["free"]) == 100_000 - Decimal(ack["cummulativeQuoteQty"])
+
+
+@pytest.mark.asyncio
+async def test_latency_acks_new_then_fills_on_the_next_event() -> None:
+    from rrr_live.execution.models import LatencyModel
+
+    tape = synthetic_tape("binance", 1, 500, rate=1000.0, seed=2)
+    async with (
+        ExchangeServer(tape, paper=config(latency=LatencyModel(5_000_000))) as server,
+        httpx.AsyncClient(base_url=server.http_url) as http,
+    ):
+        client = Client(http)
+        ask = Decimal(server.book(SYMBOL, 1)[1][0][0])
+        async with connect(f"{server.ws_url}/ws-api/v3") as user:
+            await subscribe(user, await client.server_ms())
+            r = await client.signed("POST", "/api/v3/order", symbol=SYMBOL, side="BUY",
+                                    type="MARKET", quantity="1")  # fmt: skip
+            assert (r.json()["status"], r.json()["fills"]) == ("NEW", []), r.text
+            async with connect(f"{server.ws_url}/ws/{SYMBOL.lower()}@trade") as market:
+                reader = asyncio.create_task(_drain(market))  # the timeline runs while read
+                done = await next_message(user, lambda m: m.get("event", {}).get("X") in (
+                    "FILLED", "EXPIRED"))  # fmt: skip
+                reader.cancel()
+    event = done["event"]
+    assert event["E"] - event["O"] >= 5  # arrived after the latency, in event time
+    assert event["i"] == r.json()["orderId"]
+    assert (event["X"], Decimal(event["z"])) == ("FILLED", 1)
+    assert abs(Decimal(event["L"]) - ask) <= Decimal("0.05")  # the book moved a few ticks at most
