@@ -147,6 +147,7 @@ class PaperAccount:
         self.open_by_client: dict[str, int] = {}
         self.by_client: dict[str, int] = {}  # latest order under each client id
         self.trades: list[dict[str, Any]] = []
+        self._trades_by_order: dict[int, list[dict[str, Any]]] = {}
         self.listeners: list[Listener] = []
         self._next_order = 1
         self._next_trade = 1
@@ -252,7 +253,7 @@ class PaperAccount:
 
     def trades_of(self, order_id: int) -> list[dict[str, Any]]:
         """The trades of one order, oldest first."""
-        return [t for t in self.trades if t["orderId"] == order_id]
+        return list(self._trades_by_order.get(order_id, ()))
 
     def _lock_needed(self, new: NewOrder, asset: Asset) -> tuple[str, Decimal, Decimal]:
         if new.side == "SELL":
@@ -308,6 +309,7 @@ class PaperAccount:
         }  # fmt: skip
         self._next_trade += 1
         self.trades.append(trade)
+        self._trades_by_order.setdefault(order.order_id, []).append(trade)
 
     def _release(self, order: PaperOrder) -> None:
         self.open_by_client.pop(order.client_id, None)

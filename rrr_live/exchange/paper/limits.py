@@ -24,11 +24,13 @@ class Window:
     start: float = -1.0
     used: int = 0
 
-    def roll(self, now: float) -> None:
-        """Start a new window when ``now`` left the current one."""
+    def roll(self, now: float) -> bool:
+        """Start a new window when ``now`` left the current one; return whether it did."""
         start = math.floor(now / self.seconds) * self.seconds
-        if start != self.start:
-            self.start, self.used = start, 0
+        if start == self.start:
+            return False
+        self.start, self.used = start, 0
+        return True
 
     def retry_after(self, now: float) -> int:
         """Whole seconds until this window ends (at least 1)."""
@@ -85,17 +87,17 @@ class RateLimits:
             until = int(self._banned_until * 1000)
             msg = f"Way too many requests; IP(127.0.0.1) banned until {until}. Please use the websocket for live updates to avoid bans."  # noqa: E501
             raise BinanceError(418, -1003, msg, math.ceil(self._banned_until - now))
-        self._weight.roll(now)
-        before = self._weight.start
+        if self._weight.roll(now):
+            self._strikes = 0  # a ban needs repeated 429s within one window
         if self._weight.used + weight > self._weight.limit:
-            self._strike(now, before)
+            self._strike(now)
             msg = f"Too many requests; current limit of IP(127.0.0.1) request weight per minute is {self._weight.limit}. Please use WebSocket Streams for live updates to avoid polling the API."  # noqa: E501
             raise BinanceError(429, -1003, msg, self._weight.retry_after(now))
         self._weight.used += weight
         for window in self._orders:
             window.roll(now)
             if orders and window.used + orders > window.limit:
-                self._strike(now, before)
+                self._strike(now)
                 msg = f"Too many new orders; current limit is {window.limit} orders per {_interval(window.seconds)}."  # noqa: E501
                 raise BinanceError(429, -1015, msg, window.retry_after(now))
         for window in self._orders:
@@ -106,7 +108,7 @@ class RateLimits:
             "X-MBX-ORDER-COUNT-1D": str(self._orders[1].used),
         }
 
-    def _strike(self, now: float, window_start: float) -> None:
+    def _strike(self, now: float) -> None:
         self._strikes += 1
         if self._strikes > self.ban_after:
             self._banned_until, self._strikes = now + self.ban_s, 0
