@@ -107,7 +107,12 @@ class PaperRest:
         acc = self.account
         if path == "/api/v3/order":
             if method == "POST":
-                return order_ack(acc.place(parse_order(params, acc)), acc)
+                kind = params.get("newOrderRespType", "FULL").upper()
+                if kind not in ("ACK", "RESULT", "FULL"):
+                    raise BinanceError(
+                        400, -1100, "Illegal characters found in parameter 'newOrderRespType'."
+                    )
+                return order_ack(acc.place(parse_order(params, acc)), acc, kind)
             order = acc.find(*_order_ref(params, acc))
             if method == "DELETE":
                 return acc.cancel(order).view() | {"origClientOrderId": order.client_id}
@@ -247,8 +252,11 @@ def _order_ref(params: Mapping[str, str], acc: PaperAccount) -> tuple[int | None
     return (_int(params, "orderId") if order_id is not None else None), client_id, symbol
 
 
-def order_ack(order: PaperOrder, acc: PaperAccount) -> dict[str, Any]:
-    """The ``FULL`` answer to a new order (with the fills it made at once)."""
+def order_ack(order: PaperOrder, acc: PaperAccount, kind: str = "FULL") -> dict[str, Any]:
+    """The answer to a new order: ``ACK``, ``RESULT`` or ``FULL`` (with the fills made at once)."""
+    if kind == "ACK":
+        return {"symbol": order.symbol, "orderId": order.order_id, "orderListId": -1,
+                "clientOrderId": order.client_id, "transactTime": order.time_ms}  # fmt: skip
     fills = [
         {"price": t["price"], "qty": t["qty"], "commission": t["commission"],
          "commissionAsset": t["commissionAsset"], "tradeId": t["id"]}
@@ -257,7 +265,8 @@ def order_ack(order: PaperOrder, acc: PaperAccount) -> dict[str, Any]:
     body = order.view()
     for drop in ("stopPrice", "icebergQty", "time", "updateTime", "isWorking", "origQuoteOrderQty"):
         body.pop(drop)
-    return body | {"transactTime": order.time_ms, "fills": fills}
+    body["transactTime"] = order.time_ms
+    return body if kind == "RESULT" else body | {"fills": fills}
 
 
 def account_view(acc: PaperAccount, ms: int) -> dict[str, Any]:

@@ -115,6 +115,11 @@ async def test_partial_fills_across_levels_and_ioc_expiry(
         (f"{Decimal(p):.8f}", Decimal(q)) for p, q in asks[:2]
     ]
     assert Decimal(ack["executedQty"]) == size
+    for kind, keys in (("ACK", {"symbol", "orderId", "orderListId", "clientOrderId",
+                                "transactTime"}), ("RESULT", set(ack) - {"fills"})):  # fmt: skip
+        r = await client.signed("POST", "/api/v3/order", quantity="1", price=str(worst),
+                                newOrderRespType=kind, **params)  # fmt: skip
+        assert set(r.json()) == keys, r.text
     again = await client.signed("DELETE", "/api/v3/order", symbol=SYMBOL, orderId=ack["orderId"])
     assert again.status_code == 400 and again.json()["code"] == -2011
     account = (await client.signed("GET", "/api/v3/account")).json()
