@@ -258,10 +258,24 @@ class PaperAccount:
     def _lock_needed(self, new: NewOrder, asset: Asset) -> tuple[str, Decimal, Decimal]:
         if new.side == "SELL":
             return asset.base, new.qty, Z
-        price = new.price if new.price is not None else self.best(new.symbol, Side.SELL)
+        price = new.price if new.price is not None else self._sweep_price(new.symbol, new.qty)
         if price is None:
             raise BinanceError(400, -2010, "Market is closed.")
         return asset.quote, price * new.qty, price
+
+    def _sweep_price(self, symbol: str, qty: Decimal) -> Decimal | None:
+        """The worst ask a market buy of ``qty`` reaches now (what it locks per unit).
+
+        The engine may fill deeper when our earlier takes still hide liquidity; the excess is
+        charged to free balance at the fill.
+        """
+        inst = self.assets[symbol].instrument
+        need, worst = inst.size_to_lots(qty), None
+        for level in self.venue.engines[symbol].book.levels(Side.SELL):
+            worst, need = level[0], need - level[1]
+            if need <= 0:
+                break
+        return None if worst is None else inst.ticks_to_decimal(worst)
 
     # ------------------------------------------------------------------- reports
     def _apply(self, reports: list[VenueReport]) -> None:
