@@ -24,6 +24,7 @@ from rrr_live.errors import RRRError
 from rrr_live.exchange.paper.auth import sign
 
 Sleeper = Callable[[float], Awaitable[None]]
+STALE_TIMESTAMP = -1021  # Binance: timestamp outside recvWindow or ahead of the server
 
 
 class VenueRejected(RRRError):
@@ -120,6 +121,13 @@ class SignedRest:
                            "timestamp": self.now_ms()})  # fmt: skip
             return f"{q}&signature={sign(self.creds.secret, q)}"
 
+        try:
+            return await self._call(method, path, query, signed=True)
+        except VenueRejected as e:
+            if e.code != STALE_TIMESTAMP:
+                raise
+        # The venue's clock moved away from ours (a replay's event time): take it again, once.
+        await self.sync_time()
         return await self._call(method, path, query, signed=True)
 
     async def _call(self, method: str, path: str, query: Callable[[], str], signed: bool) -> Any:
