@@ -6,6 +6,10 @@ import asyncio
 from decimal import Decimal
 from typing import Any
 
+from urllib.parse import parse_qsl
+
+import asyncpg
+import httpx
 import pytest
 from websockets.asyncio.client import ClientConnection
 
@@ -124,3 +128,24 @@ async def test_dropped_stream_mid_fill_is_found_by_reconciliation_once(orders_ds
         held = await broker.store.positions()
         assert held["SYN0000"] == 1
         assert [r.missed_fills for r in readies] == [0, 1]
+
+
+async def test_the_order_row_is_committed_before_the_request_leaves(orders_dsn: str) -> None:
+    async with paper_venue() as venue, broker_on(venue, orders_dsn) as rig:
+        seen: list[str | None] = []
+        inner = rig.transport.inner
+        watcher = await asyncpg.connect(orders_dsn)  # another session: sees committed rows only
+
+        class Watch(httpx.AsyncBaseTransport):
+            async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+                if request.method == "POST":
+                    cid = dict(parse_qsl(request.url.query.decode()))["newClientOrderId"]
+                    seen.append(await watcher.fetchval(
+                        "SELECT state FROM orders WHERE client_id = $1", cid))  # fmt: skip
+                return await inner.handle_async_request(request)
+
+        rig.broker.rest.client._transport = Watch()  # the broker's own client, one hop earlier
+        _, ask = rig.best()
+        await rig.broker.submit(intent(7, "BUY", "1", ask))
+        await watcher.close()
+        assert seen == ["pending_send"]

@@ -96,3 +96,15 @@ async def test_5xx_and_timeouts_are_ambiguous_4xx_are_refusals() -> None:
     with pytest.raises(AmbiguousOutcome, match="ReadTimeout"):
         await rest.signed("POST", "/api/v3/order", {})
     await rest.close()
+
+
+async def test_a_stale_timestamp_resyncs_the_venue_clock_once() -> None:
+    seen: list[httpx.Request] = []
+    stale = {"code": -1021, "msg": "Timestamp for this request is outside of the recvWindow."}
+    answers = [httpx.Response(400, json=stale), httpx.Response(200, json={"serverTime": 1_700_000_099_000}),
+               httpx.Response(200, json={"ok": 1})]  # fmt: skip
+    rest, _ = _rest(answers, seen)
+    assert await rest.signed("GET", "/api/v3/account", {}) == {"ok": 1}
+    assert [r.url.path for r in seen] == ["/api/v3/account", "/api/v3/time", "/api/v3/account"]
+    assert dict(parse_qsl(seen[2].url.query.decode()))["timestamp"] == "1700000099000"
+    await rest.close()
