@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 from decimal import Decimal
 from typing import Any
-
 from urllib.parse import parse_qsl
 
 import asyncpg

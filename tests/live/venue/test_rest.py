@@ -101,7 +101,8 @@ async def test_5xx_and_timeouts_are_ambiguous_4xx_are_refusals() -> None:
 async def test_a_stale_timestamp_resyncs_the_venue_clock_once() -> None:
     seen: list[httpx.Request] = []
     stale = {"code": -1021, "msg": "Timestamp for this request is outside of the recvWindow."}
-    answers = [httpx.Response(400, json=stale), httpx.Response(200, json={"serverTime": 1_700_000_099_000}),
+    venue_time = {"serverTime": 1_700_000_099_000}
+    answers = [httpx.Response(400, json=stale), httpx.Response(200, json=venue_time),
                httpx.Response(200, json={"ok": 1})]  # fmt: skip
     rest, _ = _rest(answers, seen)
     assert await rest.signed("GET", "/api/v3/account", {}) == {"ok": 1}
