@@ -104,7 +104,6 @@ async def test_a_stale_timestamp_resyncs_the_venue_clock_once() -> None:
     venue_time = {"serverTime": 1_700_000_099_000}
     answers = [httpx.Response(400, json=stale), httpx.Response(200, json=venue_time),
                httpx.Response(200, json={"ok": 1})]  # fmt: skip
-               httpx.Response(200, json={"ok": 1})]  # fmt: skip
     rest, _ = _rest(answers, seen)
     assert await rest.signed("GET", "/api/v3/account", {}) == {"ok": 1}
     assert [r.url.path for r in seen] == ["/api/v3/account", "/api/v3/time", "/api/v3/account"]
