@@ -191,6 +191,15 @@ class OrderStore:
             self.clock.now_ns(),
         )  # fmt: skip
 
+    async def record_denial(self, symbol: str, rule: str, detail: str, decision: Decision) -> None:
+        """Record an order the risk engine refused, with the decision it came from."""
+        await self.pool.execute(
+            "INSERT INTO denials (prefix, ts_ns, symbol, rule, detail, model_version,"
+            " feature_spec, source_seq) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            self.prefix, self.clock.now_ns(), symbol, rule, detail, decision.model_version,
+            decision.feature_spec, decision.source_seq,
+        )  # fmt: skip
+
     async def events(self, client_id: str) -> list[str]:
         """Return the kinds of an order's events in order (tests and audits)."""
         rows = await self.pool.fetch(

@@ -77,3 +77,20 @@ async def test_a_fill_seen_twice_changes_positions_once(orders_dsn: str) -> None
             "fill",
             "FILLED",
         ]
+
+
+async def test_denials_and_risk_state_are_journaled(orders_dsn: str) -> None:
+    async with asyncpg.create_pool(orders_dsn, min_size=1, max_size=2) as pool:
+        store = OrderStore(pool, "r1", "paper", SimulatedClock(99))
+        await store.record_denial("BTCUSDT", "max_position", "1.5 > 1", DECISION)
+        await store.set_risk(["USDT: journal says 1, venue says 2"])
+        row = await pool.fetchrow("SELECT * FROM denials")
+        assert (row["prefix"], row["ts_ns"], row["rule"], row["source_seq"]) == (
+            "r1",
+            99,
+            "max_position",
+            4242,
+        )
+        assert (row["model_version"], row["feature_spec"]) == ("model-7", "fs-3")
+        risk = await pool.fetchrow("SELECT state, reason FROM risk_state WHERE prefix = 'r1'")
+        assert tuple(risk) == ("halted", "USDT: journal says 1, venue says 2")
