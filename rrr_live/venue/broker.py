@@ -71,6 +71,7 @@ class BinanceBroker:
     ) -> None:
         self.rest, self.store, self.assets, self.crash = rest, store, dict(assets), crash
         self.sends = 0  # POST /api/v3/order requests made (tests: no duplicate sends)
+        self.query_attempts = 8
 
     async def submit(self, intent: OrderIntent) -> OrderState:
         """Persist ``intent`` (committed), then send it under its client id.
@@ -105,14 +106,20 @@ class BinanceBroker:
     async def resolve(self, intent: OrderIntent) -> OrderState:
         """Settle an order whose outcome is unknown by asking the venue; send it only if absent.
 
-        The query is retried while it stays ambiguous; nothing is sent before it answers.
+        The query is retried (backing off) while it stays ambiguous; nothing is sent before it
+        answers.
+
+        Raises:
+            AmbiguousOutcome: no answer after ``query_attempts`` tries (the order stays in flight).
         """
-        while True:
+        for attempt in range(self.query_attempts):
             try:
                 found = await self.query(intent.client_id)
                 break
             except AmbiguousOutcome:
-                await self.rest.sleeper(0.05)
+                if attempt + 1 == self.query_attempts:
+                    raise  # stays in flight: the next reconciliation asks again
+                await self.rest.sleeper(min(0.05 * 2**attempt, 2.0))
         if found is None:
             return await self._send(intent)
         return await self._record(found)

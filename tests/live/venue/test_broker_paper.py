@@ -13,6 +13,7 @@ import pytest
 from websockets.asyncio.client import ClientConnection
 
 from rrr_live.venue.reconcile import Disagreement, ReconcileReport, reconcile, run_user_stream
+from rrr_live.venue.rest import AmbiguousOutcome
 from tests.live.venue.kit import BASELINE, broker_on, intent, paper_venue
 
 pytestmark = [pytest.mark.pg, pytest.mark.asyncio]
@@ -148,3 +149,34 @@ async def test_the_order_row_is_committed_before_the_request_leaves(orders_dsn: 
         await rig.broker.submit(intent(7, "BUY", "1", ask))
         await watcher.close()
         assert seen == ["pending_send"]
+
+
+async def test_a_venue_that_stops_answering_leaves_the_order_in_flight(orders_dsn: str) -> None:
+    async with paper_venue() as venue, broker_on(venue, orders_dsn) as rig:
+        down = httpx.ConnectError("venue unreachable")
+        rig.transport.lose_answers = 1
+        bid, _ = rig.best()
+        order = intent(8, "BUY", "1", bid - Decimal("0.05"))
+        real = rig.transport.inner.handle_async_request
+
+        async def unreachable_after_post(request: httpx.Request) -> httpx.Response:
+            if request.method == "GET":
+                raise down
+            return await real(request)
+
+        rig.transport.inner.handle_async_request = unreachable_after_post  # type: ignore[method-assign]
+        slept: list[float] = []
+
+        async def sleeper(s: float) -> None:
+            slept.append(s)
+
+        rig.broker.rest.sleeper = sleeper
+        with pytest.raises(AmbiguousOutcome):
+            await rig.broker.submit(order)
+        assert rig.broker.sends == 1 and len(slept) == rig.broker.query_attempts - 1
+        assert (await rig.broker.store.order(order.client_id)).state == "in_flight"  # type: ignore[union-attr]
+        rig.transport.inner.handle_async_request = real  # type: ignore[method-assign]
+        report = await reconcile(rig.broker, BASELINE)  # the venue is back: settled by query
+        assert report.settled == 1 and rig.broker.sends == 1
+        assert (await rig.broker.store.order(order.client_id)).state == "NEW"  # type: ignore[union-attr]
+        assert await _venue_orders(rig, order.client_id) == 1
