@@ -44,6 +44,8 @@ from rrr_live.exchange.binance import BinanceProtocol
 from rrr_live.exchange.coinbase import CoinbaseProtocol
 from rrr_live.exchange.faults import Faults, SkipRule
 from rrr_live.exchange.pacing import MIN_SLEEP_NS, MonotonicNs, Pacer, Sleeper
+from rrr_live.exchange.paper.httpbody import BodyConnection
+from rrr_live.exchange.paper.venue import WS_API_PATH, PaperConfig, PaperVenue
 from rrr_live.exchange.tape import BOOK_ONLY, DEPTH, LEVEL2, PriceSize, Tape, TapeEvent
 from rrr_live.exchange.venue import Market, RestHandler, SubKey, VenueProtocol, dumps
 from rrr_live.exchange.wire import BATCH, Fanout, Peer
@@ -71,6 +73,7 @@ class ExchangeServer:
         metrics: where to count frames, connections, faults, REST requests.
         max_size: largest client message accepted.
         control: serve the fault hooks over HTTP at ``/_rrr/*`` (see ``exchange.control``).
+        paper: serve the paper venue's order API and user-data stream (Binance tapes only).
     """
 
     def __init__(
@@ -89,9 +92,13 @@ class ExchangeServer:
         metrics: Metrics | None = None,
         max_size: int = 2**20,
         control: bool = False,
+        paper: PaperConfig | None = None,
     ) -> None:
         self.tape = tape
         self.market = Market(tape)
+        self.paper = PaperVenue(self.market, paper) if paper is not None else None
+        if self.paper is not None and tape.protocol != "binance":
+            raise RRRError("the paper venue speaks Binance: serve a Binance tape")
         self._events = self._seed_books(tape.events)
         self._factory: Callable[[Market], VenueProtocol] = (
             BinanceProtocol if tape.protocol == "binance" else CoinbaseProtocol
@@ -135,6 +142,8 @@ class ExchangeServer:
                 return itertools.chain([event], it)
             self.market.books.get(event.symbol).push(event)
             self.market.now_ns = event.ts_ns
+            if self.paper is not None:
+                self.paper.on_tape(event)
         return it
 
     # ------------------------------------------------------------------ lifecycle
@@ -142,7 +151,7 @@ class ExchangeServer:
         """Start listening (and the timeline, when ``autostart``)."""
         self._server = await serve(
             self._handler, self._host, self._port, process_request=self._process_request,
-            compression=None, max_size=self._max_size,
+            compression=None, max_size=self._max_size, create_connection=BodyConnection,
         )  # fmt: skip
         self._port = int(self._server.sockets[0].getsockname()[1])
         if self._hold:
@@ -336,6 +345,8 @@ class ExchangeServer:
         self.market.now_ns = event.ts_ns
         if event.bids is not None or event.snapshot:
             self.market.books.get(event.symbol).push(event)
+        if self.paper is not None:
+            self.paper.on_tape(event)  # orders match before clients see the event
         if self._timed:
             for extra in self._venue.timed(event.ts_ns, self._fanout.subs.__contains__):
                 self._fanout.deliver(extra)
@@ -394,6 +405,10 @@ class ExchangeServer:
             self._block("no-clients")
 
     async def _handler(self, ws: ServerConnection) -> None:
+        path = ws.request.path if ws.request is not None else "/"
+        if self.paper is not None and path.startswith(WS_API_PATH):
+            await self.paper.serve_ws(ws)
+            return
         self._next_id += 1
         conn = Peer(self._next_id, ws, self._factory(self.market))
         self._conns.add(conn)
@@ -442,6 +457,10 @@ class ExchangeServer:
     def _process_request(self, connection: ServerConnection, request: Request) -> Response | None:
         if request.headers.get("Upgrade", "").lower() == "websocket":
             return self._handshake(request)
+        if self.paper is not None:
+            answer = self.paper.http(request, getattr(connection, "request_body", b""))
+            if answer is not None:
+                return self._response(*answer)
         parts = urlsplit(request.path)
         handler, tail = self._route(parts.path)
         if handler is None:
@@ -453,6 +472,8 @@ class ExchangeServer:
         status = self.faults.take_refusal()
         if status is not None:
             return self._response(status, dumps({"msg": "handshake refused (fault hook)"}))
+        if self.paper is not None and request.path.startswith(WS_API_PATH):
+            return None
         if self._factory(self.market).accept_path(request.path) is None:
             return self._response(404, dumps({"msg": f"no stream at {request.path}"}))
         return None
@@ -466,10 +487,10 @@ class ExchangeServer:
                 return candidate, path[len(prefix) :]
         return None, ""
 
-    def _response(self, status: int, body: bytes) -> Response:
+    def _response(self, status: int, body: bytes, extra: dict[str, str] | None = None) -> Response:
         self.metrics.exchange_http_requests.labels(status=str(status)).inc()
         headers = Headers(
             [("Content-Type", "application/json"), ("Content-Length", str(len(body))),
-             ("Connection", "close")]
+             ("Connection", "close"), *(extra or {}).items()]
         )  # fmt: skip
         return Response(status, http.HTTPStatus(status).phrase, headers, body)

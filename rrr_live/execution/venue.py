@@ -132,6 +132,10 @@ class SimulatedVenue:
         except KeyError:
             raise UnknownOrderError(f"unknown client order id {client_id!r}") from None
 
+    def client_id(self, order_id: int) -> str:
+        """Return the client id of the venue's order ``order_id``."""
+        return self._client[order_id]
+
     def open_orders(self, symbol: str) -> list[Order]:
         """Return the resting orders of ``symbol`` in priority order."""
         return self.engines[symbol].open_orders()

@@ -10,6 +10,7 @@ from pathlib import Path
 import click
 
 from rrr_live.errors import RRRError
+from rrr_live.exchange.paper.venue import PaperConfig
 from rrr_live.exchange.server import ExchangeServer
 from rrr_live.exchange.tape import ProtocolName, Tape
 from rrr_live.metrics import MetricsEndpoint
@@ -165,6 +166,28 @@ def _ready(server: ExchangeServer, endpoint: MetricsEndpoint | None) -> None:
     default=0,
     help="Fault: answer the first N handshakes with 503.",
 )
+@click.option("--paper", is_flag=True, help="Serve the paper venue's Binance order API too.")
+@click.option(
+    "--balances",
+    default="USDT=100000",
+    show_default=True,
+    help="Paper starting balances, ASSET=AMOUNT,… (with --paper).",
+)
+@click.option("--maker-fee", type=float, default=0.001, show_default=True, help="Paper maker fee.")
+@click.option("--taker-fee", type=float, default=0.001, show_default=True, help="Paper taker fee.")
+@click.option(
+    "--latency-ms", type=click.FloatRange(min=0), default=0.0, help="Paper order latency [0]."
+)
+@click.option(
+    "--api-key-file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Paper API key file (else RRR_VENUE_API_KEY).",
+)
+@click.option(
+    "--api-secret-file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Paper API secret file (else RRR_VENUE_API_SECRET).",
+)
 def serve(**o: object) -> None:
     """Serve market data in the Coinbase or Binance protocol, with REST on the same port."""
     sources = [k for k in ("recording", "bars", "synthetic") if o[k] is not None]
@@ -176,9 +199,24 @@ def serve(**o: object) -> None:
     speed = _speed(o["speed"], bool(o["lockstep"]))  # type: ignore[arg-type]
     try:
         tape = _tape(sources[0], o)
+        paper = _paper(o) if o["paper"] else None
     except RRRError as e:
         raise click.ClickException(str(e)) from e
-    asyncio.run(_serve(tape, speed, o))
+    if paper is not None and tape.protocol != "binance":
+        raise click.UsageError("--paper speaks Binance: use --protocol binance")
+    asyncio.run(_serve(tape, speed, o, paper))
+
+
+def _paper(o: dict[str, object]) -> PaperConfig:
+    from rrr_live.exchange.paper.venue import paper_config
+
+    try:
+        return paper_config(
+            str(o["balances"]), float(o["maker_fee"]), float(o["taker_fee"]),  # type: ignore[arg-type]
+            float(o["latency_ms"]), o["api_key_file"], o["api_secret_file"],  # type: ignore[arg-type]
+        )  # fmt: skip
+    except ValueError as e:
+        raise click.UsageError(str(e)) from e
 
 
 def _tape(source: str, o: dict[str, object]) -> Tape:
@@ -191,7 +229,9 @@ def _tape(source: str, o: dict[str, object]) -> Tape:
     return _synthetic_tape(protocol, o)
 
 
-async def _serve(tape: Tape, speed: float | None, o: dict[str, object]) -> None:
+async def _serve(
+    tape: Tape, speed: float | None, o: dict[str, object], paper: PaperConfig | None = None
+) -> None:
     from rrr_live.exchange.app import run_exchange
 
     def ready(server: ExchangeServer, endpoint: MetricsEndpoint | None) -> None:
@@ -204,7 +244,7 @@ async def _serve(tape: Tape, speed: float | None, o: dict[str, object]) -> None:
             tape, metrics_port=o["metrics_port"], exit_when_done=bool(o["exit_when_done"]),  # type: ignore[arg-type]
             on_ready=ready, host=o["host"], port=o["port"], speed=speed,
             lockstep=bool(o["lockstep"]), send_time=bool(o["send_time"]),
-            control=bool(o["control"]),
+            control=bool(o["control"]), paper=paper,
         )  # fmt: skip
     except OSError as e:
         raise click.ClickException(f"cannot listen on {o['host']}:{o['port']}: {e.strerror}") from e

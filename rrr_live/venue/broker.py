@@ -1,0 +1,218 @@
+"""The ``Broker`` protocol and :class:`BinanceBroker` (a Binance-compatible venue).
+
+Order flow (each arrow a persistence boundary the crash tests kill at)::
+
+    persist (pending_send, committed) ─► send ─► record the answer (NEW/FILLED/...)
+                      "after_persist"    "after_send"
+
+An ambiguous send (timeout, disconnect, 5xx) leaves the order ``in_flight``; it is resolved by
+querying ``origClientOrderId``. Only an answer "order does not exist" (-2013) lets the same
+client id be sent again; the order is never resubmitted under a new id.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import replace
+from decimal import Decimal
+from typing import Any, Protocol
+
+from rrr_live.venue.model import (
+    IN_FLIGHT,
+    TERMINAL_STATES,
+    CrashPoint,
+    OrderIntent,
+    OrderState,
+    no_crash,
+)
+from rrr_live.venue.rest import AmbiguousOutcome, SignedRest, VenueRejected
+from rrr_live.venue.store import OrderStore
+from rrr_live.venue.stream import fill_of
+
+UNKNOWN_ORDER = -2013  # Binance: "Order does not exist."
+
+
+class Broker(Protocol):
+    """What the runner needs from any venue adapter."""
+
+    async def submit(self, intent: OrderIntent) -> OrderState:
+        """Persist, then send ``intent``; return what is known about it."""
+        ...
+
+    async def cancel(self, client_id: str) -> OrderState:
+        """Cancel one of our orders."""
+        ...
+
+    async def query(self, client_id: str) -> OrderState | None:
+        """The venue's view of one of our orders (None: the venue never got it)."""
+        ...
+
+    async def open_orders(self) -> list[OrderState]:
+        """Our open orders as the venue reports them."""
+        ...
+
+
+class BinanceBroker:
+    """:class:`Broker` on a Binance spot REST API (the paper venue or any compatible endpoint).
+
+    Args:
+        rest: signed REST access.
+        store: the order store (this runner's prefix).
+        assets: symbol -> (base asset, quote asset) of the symbols this runner trades.
+        crash: called at the persistence boundaries (crash tests).
+    """
+
+    def __init__(
+        self,
+        rest: SignedRest,
+        store: OrderStore,
+        assets: Mapping[str, tuple[str, str]],
+        crash: CrashPoint = no_crash,
+    ) -> None:
+        self.rest, self.store, self.assets, self.crash = rest, store, dict(assets), crash
+        self.sends = 0  # POST /api/v3/order requests made (tests: no duplicate sends)
+        self.query_attempts = 8
+
+    async def submit(self, intent: OrderIntent) -> OrderState:
+        """Persist ``intent`` (committed), then send it under its client id.
+
+        A second submit of the same decision finds the stored order and resolves it instead.
+
+        Raises:
+            VenueRejected: the venue refused the order (stored as REJECTED first).
+        """
+        if not intent.client_id.startswith(f"{self.store.prefix}-"):
+            raise ValueError(f"client id {intent.client_id!r} lacks prefix {self.store.prefix!r}")
+        if intent.symbol not in self.assets:
+            raise ValueError(f"symbol {intent.symbol!r} is not traded by this runner")
+        if not await self.store.persist(intent):
+            return await self.resolve(intent)
+        self.crash("after_persist")
+        return await self._send(intent)
+
+    async def _send(self, intent: OrderIntent) -> OrderState:
+        self.sends += 1
+        try:
+            body = await self.rest.signed("POST", "/api/v3/order", _order_params(intent))
+        except AmbiguousOutcome as e:
+            await self.store.set_state(intent.client_id, IN_FLIGHT, reason=str(e))
+            return await self.resolve(intent)
+        except VenueRejected as e:
+            await self.store.set_state(intent.client_id, "REJECTED", code=e.code, msg=e.msg)
+            raise
+        self.crash("after_send")
+        return await self._record(_state(body))
+
+    async def resolve(self, intent: OrderIntent) -> OrderState:
+        """Settle an order whose outcome is unknown by asking the venue; send it only if absent.
+
+        The query is retried (backing off) while it stays ambiguous; nothing is sent before it
+        answers.
+
+        Raises:
+            AmbiguousOutcome: no answer after ``query_attempts`` tries (the order stays in flight).
+        """
+        for attempt in range(self.query_attempts):
+            try:
+                found = await self.query(intent.client_id)
+                break
+            except AmbiguousOutcome:
+                if attempt + 1 == self.query_attempts:
+                    raise  # stays in flight: the next reconciliation asks again
+                await self.rest.sleeper(min(0.05 * 2**attempt, 2.0))
+        if found is None:
+            return await self._send(intent)
+        return await self._record(found)
+
+    async def _record(self, state: OrderState) -> OrderState:
+        stored = await self.store.order(state.client_id)
+        if stored is None or stored.state != state.state or stored.venue_order_id is None:
+            await self.store.set_state(state.client_id, state.state, state.venue_order_id)
+        return state
+
+    async def cancel(self, client_id: str) -> OrderState:
+        """Cancel one of our orders by client id (an already final order is returned as is)."""
+        stored = await self.store.order(client_id)
+        if stored is None:
+            raise ValueError(f"unknown client order id {client_id!r}")
+        if stored.state in TERMINAL_STATES:
+            return stored
+        symbol = (await self.store.intent(client_id)).symbol
+        try:
+            body = await self.rest.signed(
+                "DELETE", "/api/v3/order", {"symbol": symbol, "origClientOrderId": client_id}
+            )
+        except VenueRejected as e:
+            if e.code != -2011:  # "Unknown order sent.": already final; the query says how
+                raise
+            found = await self.query(client_id)
+            return await self._record(found) if found else stored
+        return await self._record(_state(body))
+
+    async def query(self, client_id: str) -> OrderState | None:
+        """``GET /api/v3/order`` by ``origClientOrderId``; None when the venue never got it."""
+        symbol = (await self.store.intent(client_id)).symbol
+        try:
+            body = await self.rest.signed(
+                "GET", "/api/v3/order", {"symbol": symbol, "origClientOrderId": client_id}
+            )
+        except VenueRejected as e:
+            if e.code == UNKNOWN_ORDER:
+                return None
+            raise
+        return _state(body)
+
+    async def open_orders(self) -> list[OrderState]:
+        """Our open orders on the venue (this prefix, our symbols)."""
+        out: list[OrderState] = []
+        for symbol in sorted(self.assets):
+            rows = await self.rest.signed("GET", "/api/v3/openOrders", {"symbol": symbol})
+            out += [_state(r) for r in rows if self.owns(str(r["clientOrderId"]))]
+        return out
+
+    async def on_event(self, event: dict[str, Any]) -> None:
+        """Apply one user-data event: a fill of ours is stored once, the order state follows."""
+        if event.get("e") != "executionReport":
+            return  # balances are checked by reconciliation, from the account endpoint
+        cid = str(event.get("C") or event["c"])  # a cancel's report names the original in C
+        if not self.owns(cid):
+            return
+        fill = fill_of(event)
+        if fill is not None:
+            base, quote = self.assets[fill.symbol]
+            await self.store.record_fill(replace(fill, client_id=cid), base, quote, "stream")
+        await self._record(
+            OrderState(cid, str(event["X"]), int(event["i"]), Decimal(str(event["z"])))
+        )
+
+    def owns(self, client_id: str) -> bool:
+        """Whether a client id is this runner's (its prefix)."""
+        return client_id.startswith(f"{self.store.prefix}-")
+
+
+def _order_params(intent: OrderIntent) -> dict[str, Any]:
+    p: dict[str, Any] = {
+        "symbol": intent.symbol,
+        "side": intent.side,
+        "type": intent.order_type,
+        "quantity": _fmt(intent.qty),
+        "newClientOrderId": intent.client_id,
+        "newOrderRespType": "RESULT",
+    }
+    if intent.order_type == "LIMIT":
+        p["timeInForce"] = intent.tif
+        p["price"] = _fmt(intent.price or Decimal(0))
+    return p
+
+
+def _fmt(x: Decimal) -> str:
+    return format(x.normalize(), "f")
+
+
+def _state(body: Mapping[str, Any]) -> OrderState:
+    return OrderState(
+        str(body["clientOrderId"]),
+        str(body["status"]),
+        int(body["orderId"]),
+        Decimal(str(body.get("executedQty", "0"))),
+    )
