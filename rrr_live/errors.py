@@ -16,7 +16,8 @@ reject a bad argument also derive from ``ValueError`` (marked ``+ValueError``)::
     │   ├── InvalidOrderTransition
     │   ├── BookError
     │   ├── UnknownOrderError
-    │   └── BacktestInputError
+    │   ├── BacktestInputError
+    │   └── VenueRequestError           rrr_live.execution.venue: a bad request to the simulation
     ├── FeatureSpecError +ValueError    rrr_live.features.errors
     ├── FeatureInputError +ValueError
     ├── RiskInputError +ValueError      rrr_live.risk.ewma
@@ -26,9 +27,22 @@ reject a bad argument also derive from ``ValueError`` (marked ``+ValueError``)::
     │   └── ModelLoadError
     │       ├── ManifestError, ChecksumMismatchError, UnknownArchitectureError
     │       └── UnsafePayloadError, WeightsMismatchError, CanaryMismatchError
+    ├── RecordingError                  rrr_live.exchange.recorded: unreadable recorded session
+    ├── BinanceError                    rrr_live.exchange.paper: the paper venue's error answer
+    ├── FeedError                       rrr_live.feeds.errors
+    │   └── FatalFeedError              retrying will not help (URL, credentials, subscription)
+    ├── Rejected                        one frame rejected (counted by reason; the feed goes on)
+    ├── VenueRejected                   rrr_live.venue.rest: the venue refused a request (its code)
+    │   └── RateLimited                 429/418 with Retry-After
+    ├── AmbiguousOutcome                venue.rest: no answer; resolved by a query, never resent
+    ├── StreamRefused                   rrr_live.venue.stream: user-data stream subscription refused
+    ├── Disagreement                    rrr_live.venue.reconcile: journal and venue disagree (named)
     └── (rrr_pipelines)
         ├── SourceError                 lib.sources: FilesSourceError, RestSourceError
-        ├── RegistryError               MLflow model registry
+        ├── PublishRefusedError         lib.bars_wap: an unpassed partition is never published
+        ├── RegistryError               MLflow model registry (lib.model_registry)
+        │   └── GateRefusedError        an alias the verdict rule does not allow
+        ├── MlflowUnavailableError      lib.mlflow_health: the MLflow server is down
         ├── StackingError, TrainingDataError          lib.ml.ensemble, lib.ml.lightning_modules
         ├── LabelError, SplitError, MetricError +ValueError   lib.ml.labels/splits/metrics
         └── EvaluationError, BaselineError, GateError +ValueError   lib.ml.evaluation/baselines/gate

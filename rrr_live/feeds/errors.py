@@ -13,7 +13,7 @@ class FatalFeedError(FeedError):
     """Retrying will not help: the URL, the credentials or the subscription is wrong."""
 
 
-class Rejected(Exception):
+class Rejected(RRRError):
     """One frame was rejected; ``reason`` is a small closed label for the metric.
 
     Args:

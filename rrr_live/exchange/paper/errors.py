@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from rrr_live.errors import RRRError
 
-class BinanceError(Exception):
+
+class BinanceError(RRRError):
     """A request answered with Binance's error shape.
 
     Args:
