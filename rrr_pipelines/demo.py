@@ -10,10 +10,11 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -37,20 +38,31 @@ class DemoStep:
     partition_range: tuple[str, str] | None = None
 
 
-ML_ASSETS = "features,training_set,ensemble_model,model_evaluation,registered_model"
+ML_ASSETS = (
+    "features,training_set,ensemble_model,model_evaluation,registered_model,registered_baseline"
+)
 DEMO_STEPS: list[DemoStep] = [
     DemoStep("load real S&P 500 + NASDAQ daily bars", "market_bars", BUNDLED_RANGE),
     DemoStep(
         "backtest and risk reports",
         "instruments,backtest_report,var_report,var_backtest,stress_report,correlation_report",
     ),
-    DemoStep("train, evaluate on the holdout, gate, register", ML_ASSETS),
+    DemoStep("train, evaluate on the holdout, gate, register every candidate", ML_ASSETS),
 ]
-FALLBACK_STEP = DemoStep("register the best baseline instead", "registered_baseline")
+# Checks whose failure is an outcome to report (a verdict), not a broken demo step.
+VERDICT_CHECKS = frozenset({"model_evaluation:promotion_gate"})
+DEMO_OVERRIDE_REASON = (
+    "demo: no version passed its gate; the best baseline is promoted only to show the rest "
+    "of the story (paper trading), not because it is good enough"
+)
 
 
 def run_demo(settings: Settings, *, keep_running: bool = False) -> dict[str, Any]:
-    """Run every demo step, write ``$RRR_HOME/demo-summary.json`` and return the summary."""
+    """Run every demo step, write ``$RRR_HOME/demo-summary.json`` and return the summary.
+
+    Each step is judged by its own Dagster run: the run's status, its failed steps and its
+    check results. The first failed step stops the demo, which then exits non-zero naming it.
+    """
     started = time.monotonic()
     stack, dbs, env = open_stack(settings)
     summary: dict[str, Any] = {"rrr_home": str(settings.home), "steps": []}
@@ -60,13 +72,11 @@ def run_demo(settings: Settings, *, keep_running: bool = False) -> dict[str, Any
         os.environ.update(env)  # the summary reads the same Dagster instance and database
         for step in DEMO_STEPS:
             summary["steps"].append(_run_step(step, env))
-        gate = gate_outcome()
-        summary["gate"] = gate
-        if gate["verdict"] == "failed":
-            click.echo("GATE FAILED: " + "; ".join(gate["reasons"]))
-            summary["steps"][-1]["ok"] = True  # the gate did its job; the run stopped on purpose
-            summary["steps"].append(_run_step(FALLBACK_STEP, env))
-        summary.update(collect_summary(env))
+            if not summary["steps"][-1]["ok"]:
+                break
+        outcomes = [s.pop("outcome") for s in summary["steps"] if "outcome" in s]
+        summary.update(_model_story(outcomes, settings))
+        summary.update(collect_summary(env, outcomes))
     finally:
         if keep_running:
             click.echo("services left running (`rrr db down` stops PostgreSQL)")
@@ -76,10 +86,19 @@ def run_demo(settings: Settings, *, keep_running: bool = False) -> dict[str, Any
     path = settings.home / "demo-summary.json"
     path.write_text(json.dumps(summary, indent=2, default=str))
     print_summary(summary, path)
-    failed = [s["title"] for s in summary["steps"] if not s["ok"]]
+    failed = [_failure_line(s) for s in summary["steps"] if not s["ok"]]
     if failed:
-        raise click.ClickException(f"demo step(s) failed: {'; '.join(failed)}")
+        raise click.ClickException(f"demo step failed: {'; '.join(failed)}")
     return summary
+
+
+def _failure_line(step: dict[str, Any]) -> str:
+    why = [f"Dagster run {step.get('run_id') or '(none recorded)'} {step.get('status', '?')}"]
+    if step.get("failed_steps"):
+        why.append(f"failed Dagster steps: {', '.join(step['failed_steps'])}")
+    if step.get("failed_checks"):
+        why.append(f"failed checks: {', '.join(step['failed_checks'])}")
+    return f"{step['title']!r} ({'; '.join(why)})"
 
 
 @cache
@@ -94,24 +113,79 @@ def _asset_keys() -> set[str]:
     return {k.to_user_string() for k in _asset_graph().get_all_asset_keys()}
 
 
-def gate_outcome() -> dict[str, Any]:
-    """Verdict and reasons of the latest promotion_gate evaluation."""
-    import dagster as dg
+@dataclass
+class RunOutcome:
+    """What one Dagster run did, read from its own events (never "the latest anywhere").
 
-    key = dg.AssetCheckKey(dg.AssetKey("model_evaluation"), "promotion_gate")
-    with dg.DagsterInstance.get() as instance:
-        record = instance.event_log_storage.get_latest_asset_check_execution_by_key([key]).get(key)
-    evaluation = getattr(record, "evaluation", None) if record else None
-    if evaluation is None:
-        return {"verdict": "not run", "reasons": []}
-    reasons = evaluation.metadata.get("reasons")
-    return {
-        "verdict": "passed" if evaluation.passed else "failed",
-        "reasons": list(reasons.value) if reasons is not None else [],
-    }
+    Attributes:
+        run_id: The run.
+        status: Its final status (``SUCCESS``, ``FAILURE``...).
+        failed_steps: Step keys that failed.
+        checks: ``{"asset:check": passed}`` of the checks evaluated in this run.
+        check_metadata: Metadata of each evaluated check.
+        materialized: Metadata of each asset materialized in this run.
+    """
+
+    run_id: str
+    status: str
+    failed_steps: list[str] = field(default_factory=list)
+    checks: dict[str, bool] = field(default_factory=dict)
+    check_metadata: dict[str, dict[str, Any]] = field(default_factory=dict)
+    materialized: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        """Succeeded, no failed step, and every check that is not a verdict passed."""
+        return self.status == "SUCCESS" and not self.failed_steps and not self.failed_checks
+
+    @property
+    def failed_checks(self) -> list[str]:
+        """Failed checks other than the verdict checks (reported, not fatal)."""
+        return sorted(k for k, ok in self.checks.items() if not ok and k not in VERDICT_CHECKS)
+
+
+def _plain(metadata: Any) -> dict[str, Any]:
+    return {k: v.value for k, v in metadata.items()}
+
+
+def read_run(instance: Any, run_id: str) -> RunOutcome:
+    """Judge one Dagster run by its status and its own step, check and materialization events."""
+    from dagster import DagsterEventType
+
+    run = instance.get_run_by_id(run_id)
+    outcome = RunOutcome(run_id, run.status.value if run is not None else "NOT FOUND")
+    kinds = {DagsterEventType.STEP_FAILURE, DagsterEventType.ASSET_CHECK_EVALUATION,
+             DagsterEventType.ASSET_MATERIALIZATION}  # fmt: skip
+    for entry in instance.all_logs(run_id, of_type=kinds):
+        event = entry.dagster_event
+        if event is not None and event.is_step_failure and event.step_key:
+            outcome.failed_steps.append(event.step_key)
+        check = entry.asset_check_evaluation
+        if check is not None:
+            name = f"{check.asset_key.to_user_string()}:{check.check_name}"
+            outcome.checks[name] = bool(check.passed)
+            outcome.check_metadata[name] = _plain(check.metadata)
+        mat = entry.asset_materialization
+        if mat is not None:
+            outcome.materialized[mat.asset_key.to_user_string()] = _plain(mat.metadata)
+    return outcome
+
+
+_UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+
+
+def _run_id_from(lines: list[str]) -> str | None:
+    """The run id of `dagster asset materialize` (5th field of its event log lines)."""
+    for line in lines:
+        parts = line.split(" - ")
+        if len(parts) > 4 and parts[1] == "dagster" and _UUID.match(parts[4].strip()):
+            return parts[4].strip()
+    return None
 
 
 def _run_step(step: DemoStep, env: dict[str, str]) -> dict[str, Any]:
+    import dagster as dg
+
     click.echo(f"==> {step.title}")
     select = ",".join(k for k in step.select.split(",") if k in _asset_keys())
     argv = [
@@ -126,15 +200,85 @@ def _run_step(step: DemoStep, env: dict[str, str]) -> dict[str, Any]:
     )
     assert proc.stdout is not None
     tail: list[str] = []
+    run_id: str | None = None
     for line in proc.stdout:
         tail = [*tail, line.rstrip()][-40:]
+        run_id = run_id or _run_id_from([line])
         if _is_progress_line(line):
             click.echo(f"    {_short(line)}")
     code = proc.wait()
     seconds = round(time.monotonic() - t0, 1)
-    if code != 0:
+    result: dict[str, Any] = {
+        "title": step.title,
+        "select": select,
+        "seconds": seconds,
+        "run_id": run_id,
+    }
+    if run_id is None:
+        outcome = RunOutcome("", "NOT RECORDED")
+    else:
+        with dg.DagsterInstance.get() as instance:
+            outcome = read_run(instance, run_id)
+    result.update(
+        ok=outcome.ok and code == 0, status=outcome.status,
+        failed_steps=outcome.failed_steps, failed_checks=outcome.failed_checks, outcome=outcome,
+    )  # fmt: skip
+    if not result["ok"]:
         click.echo("\n".join(tail), err=True)
-    return {"title": step.title, "select": select, "ok": code == 0, "seconds": seconds}
+    return result
+
+
+def _model_story(outcomes: list[RunOutcome], settings: Settings) -> dict[str, Any]:
+    """The gate verdict and registered versions of this demo's ML run; the override if needed."""
+    ml = next((o for o in outcomes if "registered_model" in o.materialized), None)
+    gate_meta = next((o.check_metadata[k] for o in outcomes for k in o.check_metadata
+                      if k in VERDICT_CHECKS), None)  # fmt: skip
+    gate: dict[str, Any] = {"verdict": "not run", "reasons": []}
+    if gate_meta is not None:
+        gate = {k: gate_meta.get(k) for k in ("verdict", "reasons", "evaluation_run")}
+        if gate["verdict"] == "failed":
+            click.echo("GATE FAILED: " + "; ".join(gate["reasons"] or []))
+    if ml is None:
+        return {"gate": gate, "registered": [], "promotion": None}
+    registered = [
+        {k: ml.materialized[a].get(k) for k in
+         ("version", "candidate", "gate_verdict", "criteria_set", "alias", "reasons")}
+        for a in ("registered_model", "registered_baseline") if a in ml.materialized
+    ]  # fmt: skip
+    every_step_ok = all(o.ok for o in outcomes)  # never promote out of a broken demo
+    promotion = _promote_if_none_passed(registered, settings) if every_step_ok else None
+    return {"gate": gate, "registered": registered, "promotion": promotion}
+
+
+def _promote_if_none_passed(
+    registered: list[dict[str, Any]], settings: Settings
+) -> dict[str, Any] | None:
+    if any(r["gate_verdict"] == "passed" for r in registered):
+        return None
+    for r in registered:
+        failing = ", ".join(x.split(":")[0] for x in r.get("reasons") or [])
+        click.echo(f"NOT PASSED: {r['candidate']} v{r['version']} failed the "
+                   f"{r['criteria_set']} criteria ({failing})")  # fmt: skip
+    baseline = next((r for r in registered if r["criteria_set"] == "baseline"), None)
+    if baseline is None:
+        click.echo("No version passed its gate and there is no baseline to show; nothing trades.")
+        return None
+    import getpass
+
+    from rrr_pipelines.lib.model_registry import ModelRegistry
+
+    click.echo(
+        f"No version passed its gate. To show the rest of the story the demo promotes the best "
+        f"baseline, {baseline['candidate']} v{baseline['version']}, to @champion with a "
+        f"recorded gate override (reason: {DEMO_OVERRIDE_REASON!r}); see `rrr model list`."
+    )
+    who = f"{getpass.getuser()} (rrr demo)"
+    registry = ModelRegistry(settings.tracking_uri)
+    registry.promote(str(baseline["version"]), DEMO_OVERRIDE_REASON, who, override_gate=True)
+    return {
+        "version": str(baseline["version"]), "candidate": baseline["candidate"],
+        "alias": "champion", "override": True, "reason": DEMO_OVERRIDE_REASON, "by": who,
+    }  # fmt: skip
 
 
 _PROGRESS_EVENTS = {"STEP_START", "STEP_SUCCESS", "STEP_FAILURE", "ASSET_CHECK_EVALUATION",
@@ -179,11 +323,20 @@ SUMMARY_KEYS: dict[str, tuple[str, ...]] = {
 }
 
 
-def collect_summary(env: dict[str, str]) -> dict[str, Any]:
-    """Read the facts the demo reports from PostgreSQL and the Dagster instance."""
+def collect_summary(env: dict[str, str], outcomes: list[RunOutcome]) -> dict[str, Any]:
+    """The facts the demo reports: bars from PostgreSQL, the rest from this demo's own runs."""
     from rrr_pipelines.lib.bars_store import bars_summary
 
     bars = bars_summary(env["RRR_PG_URL_RRR"], source="bundled", interval="1d")
+    assets: dict[str, dict[str, Any]] = {}
+    checks: dict[str, bool] = {}
+    for outcome in outcomes:
+        checks.update(outcome.checks)
+        for key, meta in outcome.materialized.items():
+            assets[key] = {
+                k: v for k, v in meta.items() if isinstance(v, int | float | str | bool)
+                and not (isinstance(v, str) and len(v) > 200)
+            }  # fmt: skip
     return {
         "market_bars": [
             {
@@ -195,9 +348,10 @@ def collect_summary(env: dict[str, str]) -> dict[str, Any]:
             }
             for r in bars.itertuples()
         ],
-        "assets": _asset_metadata(),
-        "checks": _check_results(),
-        "holdout_comparison": _holdout_table(env),
+        "assets": assets,
+        "checks": checks,
+        "holdout_comparison": _holdout_table(env) if "model_evaluation" in assets else [],
+        "runs": {o.run_id: o.status for o in outcomes},
     }
 
 
@@ -224,39 +378,6 @@ def _holdout_table(env: dict[str, str]) -> list[dict[str, Any]]:
     return table[cols].round(4).to_dict(orient="records")
 
 
-def _asset_metadata() -> dict[str, dict[str, Any]]:
-    import dagster as dg
-
-    out: dict[str, dict[str, Any]] = {}
-    with dg.DagsterInstance.get() as instance:
-        for key in _asset_graph().get_all_asset_keys():
-            event = instance.get_latest_materialization_event(key)
-            if event is None or event.asset_materialization is None:
-                continue
-            meta = event.asset_materialization.metadata
-            out[key.to_user_string()] = {
-                k: v.value for k, v in meta.items() if isinstance(v.value, int | float | str | bool)
-                and not (isinstance(v.value, str) and len(v.value) > 200)
-            }  # fmt: skip
-    return out
-
-
-def _check_results() -> dict[str, bool]:
-    import dagster as dg
-
-    results: dict[str, bool] = {}
-    with dg.DagsterInstance.get() as instance:
-        for check_key in _asset_graph().asset_check_keys:
-            record = instance.event_log_storage.get_latest_asset_check_execution_by_key(
-                [check_key]
-            ).get(check_key)
-            evaluation = getattr(record, "evaluation", None) if record else None
-            if evaluation is not None:
-                name = f"{check_key.asset_key.to_user_string()}:{check_key.name}"
-                results[name] = bool(evaluation.passed)
-    return results
-
-
 def print_summary(summary: dict[str, Any], path: object) -> None:
     """Print the demo's facts for a human."""
     click.echo("\n=== RRR demo summary ===")
@@ -271,6 +392,7 @@ def print_summary(summary: dict[str, Any], path: object) -> None:
     _print_model(
         {**assets, "__holdout__": summary.get("holdout_comparison", [])}, summary.get("gate", {})
     )
+    _print_registry(summary.get("registered", []), summary.get("promotion"))
     _print_checks(summary.get("checks", {}))
     click.echo(f"  total {summary.get('seconds', '?')} s; details in {path}")
 
@@ -296,15 +418,25 @@ def _print_model(assets: dict[str, dict[str, Any]], gate: dict[str, Any]) -> Non
         click.echo(f"  holdout verdict: {verdict}")
     if gate:
         click.echo(f"  promotion gate: {gate.get('verdict')}")
-        for reason in gate.get("reasons", []):
+        for reason in gate.get("reasons") or []:
             click.echo(f"    - {reason}")
-    for key in ("registered_model", "registered_baseline"):
-        reg = assets.get(key)
-        if reg:
-            click.echo(
-                f"  MLflow: {reg.get('model')} v{reg.get('version')} ({reg.get('candidate')}) "
-                f"@challenger; promote with `rrr model promote {reg.get('version')} --reason ...`"
-            )
+
+
+def _print_registry(registered: list[dict[str, Any]], promotion: dict[str, Any] | None) -> None:
+    for reg in registered:
+        alias = f"@{reg['alias']}" if reg.get("alias") else "no alias"
+        click.echo(
+            f"  MLflow: v{reg['version']} {reg['candidate']}: {reg['gate_verdict']} "
+            f"({reg['criteria_set']} criteria), {alias}"
+        )
+    if promotion is not None:
+        click.echo(
+            f"  NO VERSION PASSED: v{promotion['version']} {promotion['candidate']} is @champion "
+            f"by a recorded gate override ({promotion['by']}: {promotion['reason']})"
+        )
+    elif any(r.get("alias") == "challenger" for r in registered):
+        reg = next(r for r in registered if r.get("alias") == "challenger")
+        click.echo(f"  promote with `rrr model promote {reg['version']} --reason ...`")
 
 
 def _cell(value: Any) -> str:
@@ -314,7 +446,7 @@ def _cell(value: Any) -> str:
 
 
 def _print_checks(all_checks: dict[str, bool]) -> None:
-    checks = {k: v for k, v in all_checks.items() if not k.endswith("promotion_gate")}
+    checks = {k: v for k, v in all_checks.items() if k not in VERDICT_CHECKS}
     if checks:
         click.echo(f"  quality checks passed: {sum(checks.values())}/{len(checks)}")
         for name, ok in sorted(checks.items()):

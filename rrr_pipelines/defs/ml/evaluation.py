@@ -1,4 +1,14 @@
-"""model_evaluation → promotion_gate (blocking) → registered_model; registered_baseline fallback."""
+"""model_evaluation → promotion_gate → registered_model and registered_baseline.
+
+Every evaluated candidate (the ensemble and the best baseline) is registered, tagged with the
+verdict computed inside registration from the evidence its loaded ``model_evaluation`` table
+carries (that evaluation's own run id, figures, latency and risk figures), never from a check
+found elsewhere in the instance. Aliases follow the one rule of :mod:`rrr_live.models.verdict`:
+``challenger`` only for a passed version (the ensemble first; the best baseline when the ensemble
+of the same evaluation failed). ``promotion_gate`` reports the ensemble's verdict on the same
+table; it does not block registration, because a failed candidate is registered too (it may only
+ever be ``shadow``).
+"""
 
 import base64
 import subprocess
@@ -27,13 +37,6 @@ def _png_md(title: str, png: bytes) -> dg.MetadataValue:
     return dg.MetadataValue.md(
         f"![{title}](data:image/png;base64,{base64.b64encode(png).decode()})"
     )
-
-
-def _latest_metadata(instance: dg.DagsterInstance, key: str) -> dict[str, Any]:
-    event = instance.get_latest_materialization_event(dg.AssetKey(key))
-    if event is None or event.asset_materialization is None:
-        return {}
-    return {k: v.value for k, v in event.asset_materialization.metadata.items()}
 
 
 def _package_best_baseline(report: Any, training_set: pd.DataFrame, run_id: str) -> str:
@@ -138,7 +141,13 @@ def model_evaluation(
     risk, risk_meta = _candidate_risk(context, report.backtests["ensemble"], bars)
     evidence = GateEvidence.from_report(report, latency_p95_ms=latency.p95_ms, risk=risk)
     baseline_dir = _package_best_baseline(report, training_set, context.run.run_id)
-    table = report.table.reset_index()
+    risks = {"ensemble": risk}
+    if report.best_baseline is not None:
+        risks[report.best_baseline], base_meta = _candidate_risk(
+            context, report.backtests[report.best_baseline], bars
+        )
+        risk_meta.update({f"baseline_{k}": v for k, v in base_meta.items() if "table" not in k})
+    table = _evidence_table(report, risks, latency.p95_ms, context.run.run_id)
     table["artifact_dir"] = [
         model_dir if n == "ensemble" else baseline_dir if n == report.best_baseline else ""
         for n in table["name"]
@@ -165,6 +174,25 @@ def model_evaluation(
     return table
 
 
+def _evidence_table(
+    report: Any, risks: dict[str, Any], latency_p95_ms: float, run_id: str
+) -> pd.DataFrame:
+    """The comparison table plus the gate evidence and the id of the run that produced it."""
+    nan = float("nan")
+    table = report.table.reset_index()
+    names = list(table["name"])
+    table["evaluation_run"] = run_id
+    table["best_baseline"] = [n == report.best_baseline for n in names]
+    table["latency_p95_ms"] = [latency_p95_ms if n == "ensemble" else nan for n in names]
+    for column, attr in (("risk_var_99_1d", "var_99_1d"),
+                         ("risk_worst_stress_loss", "worst_stress_loss"),
+                         ("risk_portfolio_value", "portfolio_value")):  # fmt: skip
+        table[column] = [
+            float(getattr(risks[n], attr)) if risks.get(n) is not None else nan for n in names
+        ]
+    return table
+
+
 def _evidence_dict(evidence: Any) -> dict[str, Any]:
     """Gate evidence as strict JSON: NaN → null, ±inf → ±1e308 (metadata JSON has no inf/NaN)."""
     from dataclasses import asdict
@@ -184,35 +212,36 @@ def _json_safe(value: Any) -> Any:
     return value
 
 
-def _evidence_from_dict(raw: dict[str, Any]) -> Any:
-    from rrr_pipelines.lib.ml.gate import GateEvidence, RiskFigures
+def judge(
+    table: pd.DataFrame, name: str, criteria_set: str, gate: PromotionGateResource
+) -> tuple[Any, str]:
+    """The verdict on candidate ``name`` from the evidence in one evaluation table.
 
-    optional = ("best_baseline", "latency_p95_ms", "risk")
-    values = {k: (float("nan") if v is None and k not in optional else v) for k, v in raw.items()}
-    risk = values.pop("risk", None)
-    return GateEvidence(**values, risk=RiskFigures(**risk) if risk else None)
+    Returns:
+        ``(GateVerdict, evaluation_run)``.
+    """
+    from rrr_pipelines.lib.ml.gate import evaluate_gate, evidence_from_table
+
+    evidence, run = evidence_from_table(table, name)
+    verdict = evaluate_gate(evidence, gate.criteria(), waived=gate.waive, criteria_set=criteria_set)
+    return verdict, run
 
 
 @dg.asset_check(
     asset=model_evaluation,
-    blocking=True,
-    description="Promotion gate: significant holdout IC, beats the best baseline after costs, "
-    "drawdown, inference latency, VaR and stress within limits.",
+    description="Promotion gate on the evaluation it is attached to: significant holdout IC, "
+    "beats the best baseline after costs, drawdown, inference latency, VaR and stress within "
+    "limits. Registration recomputes the same verdict; only a passed version may trade.",
 )
 def promotion_gate(
-    context: dg.AssetCheckExecutionContext, gate: PromotionGateResource
+    context: dg.AssetCheckExecutionContext,
+    model_evaluation: pd.DataFrame,
+    gate: PromotionGateResource,
 ) -> dg.AssetCheckResult:
-    """Judge the latest evaluation with the ``gate`` thresholds; a failure stops registration."""
-    from rrr_pipelines.lib.ml.gate import evaluate_gate
+    """Judge the ensemble of this evaluation (its own table) with the ``gate`` thresholds."""
+    from rrr_live.models.verdict import MODEL_SET
 
-    meta = _latest_metadata(context.instance, "model_evaluation")
-    if "gate_evidence" not in meta:
-        return dg.AssetCheckResult(
-            passed=False, metadata={"reasons": "no evaluation evidence found"}
-        )
-    verdict = evaluate_gate(
-        _evidence_from_dict(meta["gate_evidence"]), gate.criteria(), waived=gate.waive
-    )
+    verdict, run = judge(model_evaluation, "ensemble", MODEL_SET, gate)
     for reason in verdict.reasons:
         context.log.warning(f"GATE: {reason}")
     for reason in verdict.waived:
@@ -222,6 +251,8 @@ def promotion_gate(
         severity=dg.AssetCheckSeverity.ERROR,
         metadata={
             "verdict": "passed" if verdict.passed else "failed",
+            "criteria_set": MODEL_SET,
+            "evaluation_run": run,
             "reasons": dg.MetadataValue.json(verdict.reasons),
             "waived": dg.MetadataValue.json(verdict.waived),
             "observed": dg.MetadataValue.json(_finite(verdict.observed)),
@@ -252,21 +283,22 @@ def git_commit() -> str:
 
 
 def _register(
-    context: dg.AssetExecutionContext, mlflow: MlflowResource, row: pd.Series, verdict: str,
-    reasons: list[str], training_set: pd.DataFrame,
+    context: dg.AssetExecutionContext, mlflow: MlflowResource, row: pd.Series, verdict: Any,
+    evaluation_run: str, training_set: pd.DataFrame, *, challenger: bool,
 ) -> dg.MaterializeResult:  # fmt: skip
     from rrr_live.features import default_spec
+    from rrr_live.models.manifest import Manifest
+    from rrr_live.models.verdict import CHALLENGER
 
     spec = default_spec()
-    from rrr_live.models.manifest import Manifest
-
     registry = mlflow.registry()
     metrics = {k: float(v) for k, v in row.items() if isinstance(v, float) and pd.notna(v)}
     manifest = Manifest.read(Path(row["artifact_dir"]))
     members = manifest.metadata.get("members", {})
+    candidate = str(row["name"])
     run_id = registry.log_training_run(
         params={
-            "candidate": row["name"],
+            "candidate": candidate,
             "feature_spec_version": spec.version,
             **manifest.metadata.get("params", {}),
             **{f"{m}.{k}": v for m, rec in members.items() for k, v in rec.items()},
@@ -276,17 +308,32 @@ def _register(
         data_range={"start": str(training_set["ts"].min()), "end": str(training_set["ts"].max())},
         git_commit=git_commit(),
         model_dir=row["artifact_dir"],
-        run_name=f"{row['name']}-{context.run.run_id[:8]}",
+        run_name=f"{candidate}-{context.run.run_id[:8]}",
+        tags={"evaluation_run": evaluation_run},
     )
-    version = registry.register(run_id, verdict=verdict, reasons=reasons)
-    context.log.info(f"registered {version.name} v{version.version} as @challenger ({row['name']})")
+    version = registry.register(run_id, verdict.tags(candidate, evaluation_run))
+    status = "passed" if verdict.passed else "failed"
+    alias = ""
+    if challenger:
+        registry.set_alias(version.version, CHALLENGER)  # the rule re-reads the version's tags
+        alias = CHALLENGER
+    context.log.info(
+        f"registered {version.name} v{version.version} ({candidate}, {verdict.criteria_set} "
+        f"criteria {status}){' as @' + alias if alias else ', no alias'}"
+    )
+    for reason in verdict.reasons:
+        context.log.warning(f"{candidate} {status}: {reason}")
     return dg.MaterializeResult(
         metadata={
             "model": version.name,
             "version": version.version,
-            "candidate": str(row["name"]),
-            "alias": "challenger",
-            "gate_verdict": verdict,
+            "candidate": candidate,
+            "alias": alias,
+            "gate_verdict": status,
+            "criteria_set": verdict.criteria_set,
+            "evaluation_run": evaluation_run,
+            "reasons": dg.MetadataValue.json(verdict.reasons),
+            "waived": dg.MetadataValue.json(verdict.waived),
             "mlflow_run": dg.MetadataValue.url(f"{mlflow.tracking_uri}/#/models/{version.name}"),
         }
     )
@@ -298,34 +345,41 @@ def registered_model(
     model_evaluation: pd.DataFrame,
     training_set: pd.DataFrame,
     mlflow: MlflowResource,
+    gate: PromotionGateResource,
 ) -> dg.MaterializeResult:
-    """Register the ensemble that passed the gate as a new `rrr-ensemble` version (@challenger)."""
+    """Register the evaluated ensemble as a new `rrr-ensemble` version with its own verdict.
+
+    The verdict is recomputed here from the loaded evaluation's evidence with the model
+    criteria; only a passed ensemble becomes ``@challenger``.
+    """
+    from rrr_live.models.verdict import MODEL_SET
+
+    verdict, run = judge(model_evaluation, "ensemble", MODEL_SET, gate)
     row = model_evaluation.set_index("name", drop=False).loc["ensemble"]
-    waived = [f"waived: {r}" for r in _latest_gate_waivers(context.instance)]
-    return _register(context, mlflow, row, "passed", waived, training_set)
+    return _register(context, mlflow, row, verdict, run, training_set, challenger=verdict.passed)
 
 
-def _latest_gate_waivers(instance: dg.DagsterInstance) -> list[str]:
-    """Criteria the latest ``promotion_gate`` evaluation waived (recorded with the version)."""
-    key = dg.AssetCheckKey(dg.AssetKey("model_evaluation"), "promotion_gate")
-    record = instance.event_log_storage.get_latest_asset_check_execution_by_key([key]).get(key)
-    evaluation = getattr(record, "evaluation", None) if record else None
-    value = evaluation.metadata.get("waived") if evaluation is not None else None
-    return [str(r) for r in (value.value if value is not None else [])]
-
-
-@dg.asset(group_name="ml_fallback", kinds={"mlflow"})
+@dg.asset(group_name=GROUP, kinds={"mlflow"})
 def registered_baseline(
     context: dg.AssetExecutionContext,
     model_evaluation: pd.DataFrame,
     training_set: pd.DataFrame,
     mlflow: MlflowResource,
+    gate: PromotionGateResource,
 ) -> dg.MaterializeResult:
-    """Register the best baseline (same manifest format) when the ensemble failed the gate."""
-    meta = _latest_metadata(context.instance, "model_evaluation")
-    best = meta.get("best_baseline") or ""
-    if not best:
+    """Register the evaluation's best baseline (same manifest format) with its own verdict.
+
+    Judged by the baseline criteria (positive Sharpe after costs, drawdown, VaR, stress). It
+    becomes ``@challenger`` only if it passed and the ensemble of the same evaluation did not.
+    """
+    from rrr_live.models.verdict import BASELINE_SET, MODEL_SET
+
+    best = model_evaluation.loc[model_evaluation["best_baseline"].astype(bool), "name"]
+    if best.empty:
         raise dg.Failure("the evaluation found no baseline to register")
-    row = model_evaluation.set_index("name", drop=False).loc[best]
-    reasons = [f"ensemble failed the promotion gate; registering best baseline {best}"]
-    return _register(context, mlflow, row, "baseline-fallback", reasons, training_set)
+    name = str(best.iloc[0])
+    verdict, run = judge(model_evaluation, name, BASELINE_SET, gate)
+    ensemble, _ = judge(model_evaluation, "ensemble", MODEL_SET, gate)
+    row = model_evaluation.set_index("name", drop=False).loc[name]
+    challenger = verdict.passed and not ensemble.passed
+    return _register(context, mlflow, row, verdict, run, training_set, challenger=challenger)

@@ -9,6 +9,7 @@ from pydantic import Field
 
 if TYPE_CHECKING:
     from rrr_pipelines.lib.ml.gate import GateCriteria
+    from rrr_pipelines.lib.model_registry import ModelRegistry
 
 
 class MlflowResource(dg.ConfigurableResource):
@@ -16,9 +17,9 @@ class MlflowResource(dg.ConfigurableResource):
 
     tracking_uri: str
 
-    def registry(self):
-        """Return a :class:`rrr_pipelines.lib.registry.ModelRegistry` bound to this server."""
-        from rrr_pipelines.lib.registry import ModelRegistry
+    def registry(self) -> ModelRegistry:
+        """Return a :class:`rrr_pipelines.lib.model_registry.ModelRegistry` bound to this server."""
+        from rrr_pipelines.lib.model_registry import ModelRegistry
 
         return ModelRegistry(self.tracking_uri)
 
@@ -28,7 +29,9 @@ class PromotionGateResource(dg.ConfigurableResource):
 
     Bound as ``gate`` (``defs/env.py``). Operators and tests inject other thresholds through
     it; the documented defaults (``docs/evaluation.md``) apply unless someone states otherwise
-    in run config or resource binding. ``GateCriteria`` validates the values (it refuses
+    in run config or resource binding. ``promotion_gate`` and the registration assets read the
+    same resource, and every registered version records the thresholds and waivers it was
+    judged with. ``GateCriteria`` validates the values (it refuses
     negative margins), so a criterion cannot be switched off by a threshold: ``waive`` names
     it instead, and the check reports it as waived.
     """

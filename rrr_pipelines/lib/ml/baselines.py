@@ -33,6 +33,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
+from rrr_live.errors import RRRError
 from rrr_live.features import FeatureSpec
 
 if TYPE_CHECKING:  # torch is imported only when a baseline is packaged
@@ -52,7 +53,7 @@ _MOMENTUM_FEATURES: dict[str, tuple[str, dict[str, int]]] = {
 }
 
 
-class BaselineError(ValueError):
+class BaselineError(RRRError, ValueError):
     """A baseline cannot be built, fitted or packaged; the message names the problem."""
 
 

@@ -36,6 +36,7 @@ from rrr_live.backtest.data import panel_from_bars
 from rrr_live.backtest.engine import run_backtest
 from rrr_live.backtest.stats import compute_stats
 from rrr_live.domain.bars import interval_ns
+from rrr_live.errors import RRRError
 from rrr_live.strategy.signals import (
     BuyAndHold,
     PrecomputableSignal,
@@ -69,7 +70,7 @@ _RULE_SIGNALS: dict[str, Callable[[], SignalProvider]] = {
 }
 
 
-class EvaluationError(ValueError):
+class EvaluationError(RRRError, ValueError):
     """The evaluation inputs are unusable; the message names what is wrong."""
 
 

@@ -14,6 +14,11 @@ key                    passes when                                              
 ``worst_stress_loss``  worst stress-scenario loss / portfolio value ``<=``          0.50
 =====================  ==========================================================  ==========
 
+A **baseline** is judged by the baseline criteria set (``criteria_set="baseline"``): a positive
+Sharpe after costs, ``max_drawdown``, ``var_99_1d`` and ``worst_stress_loss`` with the same
+thresholds. The comparisons and the criteria sets are defined once, in
+:mod:`rrr_live.models.verdict`, which the live runner shares.
+
 A missing or non-finite observation fails its criterion (missing risk figures give the reason
 "risk figures missing"); nothing passes by default. An operator may **waive** named criteria
 (``evaluate_gate(..., waived=...)``): a waived criterion is still judged and reported, its
@@ -25,18 +30,22 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import pandas as pd
+
+from rrr_live.errors import RRRError
+from rrr_live.models import verdict as rule
 
 if TYPE_CHECKING:
     from rrr_live.models import LoadedEnsemble
     from rrr_pipelines.lib.ml.evaluation import EvaluationReport
 
 
-class GateError(ValueError):
+class GateError(RRRError, ValueError):
     """Invalid criteria or evidence; the message names the field."""
 
 
@@ -169,13 +178,25 @@ class GateEvidence:
 
 @dataclass(frozen=True)
 class GateVerdict:
-    """The gate's answer: every criterion's observed value and threshold, and what failed."""
+    """The gate's answer: every criterion's observed value and threshold, and what failed.
+
+    Attributes:
+        passed: Every criterion not waived holds.
+        reasons: One line per failing criterion (key first, numbers given).
+        observed: Observation per criterion key.
+        thresholds: Threshold per criterion key.
+        waived: Failures of waived criteria (reported, not enforced).
+        criteria_set: ``model`` or ``baseline``.
+        waived_keys: Keys the operator waived (whether or not they failed).
+    """
 
     passed: bool
     reasons: list[str]
     observed: dict[str, float]
     thresholds: dict[str, float]
     waived: list[str] = field(default_factory=list)
+    criteria_set: str = rule.MODEL_SET
+    waived_keys: tuple[str, ...] = ()
 
     def metadata(self) -> dict[str, float | bool | str]:
         """Flat metadata for an asset check (``observed.<key>``, ``threshold.<key>``)."""
@@ -187,6 +208,21 @@ class GateVerdict:
             out["waived"] = "; ".join(self.waived)
         return out
 
+    def criteria(self) -> list[rule.Criterion]:
+        """The judged criteria in the registry's form (:mod:`rrr_live.models.verdict`)."""
+        return [
+            rule.Criterion(k, self.observed[k], self.thresholds[k], k in self.waived_keys)
+            for k in self.observed
+        ]
+
+    def tags(self, candidate: str, evaluation_run: str) -> dict[str, str]:
+        """Model-version tags recording this verdict (plus the human-readable reasons)."""
+        import json
+
+        tags = rule.verdict_tags(candidate, self.criteria_set, evaluation_run, self.criteria())
+        tags[rule.TAG_REASONS] = json.dumps(self.reasons + [f"waived: {r}" for r in self.waived])
+        return tags
+
 
 def _num(value: float | None) -> float:
     return math.nan if value is None else float(value)
@@ -196,28 +232,35 @@ def _risk_fraction(risk: RiskFigures | None, attr: str) -> float:
     return math.nan if risk is None else float(getattr(risk, attr)) / risk.portfolio_value
 
 
-Check = tuple[str, float, float, Callable[[float, float], bool], str]
+Check = tuple[str, float, float, str]
+BASELINE_MIN_SHARPE = 0.0  # a baseline must at least make money after costs
 
 
-def _checks(ev: GateEvidence, c: GateCriteria) -> list[Check]:
+def _checks(ev: GateEvidence, c: GateCriteria, criteria_set: str) -> list[Check]:
     base = ev.best_baseline or "no baseline"
-    return [
-        ("ic_t_nw", ev.ic_t_nw, c.min_ic_t_stat, lambda o, t: o >= t,
-         "holdout IC Newey-West t {o} is not >= {t}"),
-        ("ic_ci_low", ev.ic_ci_low, c.min_ic_ci_low, lambda o, t: o > t,
+    sharpe: Check = (
+        ("sharpe", ev.sharpe, ev.best_baseline_sharpe + c.min_sharpe_margin,
+         f"holdout Sharpe after costs {{o}} does not beat {base} (Sharpe {{t}})")
+        if criteria_set == rule.MODEL_SET
+        else ("sharpe", ev.sharpe, BASELINE_MIN_SHARPE,
+              "holdout Sharpe after costs {o} is not positive (> {t})")
+    )  # fmt: skip
+    checks: list[Check] = [
+        ("ic_t_nw", ev.ic_t_nw, c.min_ic_t_stat, "holdout IC Newey-West t {o} is not >= {t}"),
+        ("ic_ci_low", ev.ic_ci_low, c.min_ic_ci_low,
          "holdout IC 95 % CI lower bound {o} is not > {t}"),
-        ("sharpe", ev.sharpe, ev.best_baseline_sharpe + c.min_sharpe_margin, lambda o, t: o > t,
-         f"holdout Sharpe after costs {{o}} does not beat {base} (Sharpe {{t}})"),
-        ("max_drawdown", ev.max_drawdown, c.max_drawdown, lambda o, t: o <= t,
+        sharpe,
+        ("max_drawdown", ev.max_drawdown, c.max_drawdown,
          "holdout max drawdown {o} exceeds the limit {t}"),
-        ("latency_p95_ms", _num(ev.latency_p95_ms), c.max_latency_p95_ms, lambda o, t: o <= t,
+        ("latency_p95_ms", _num(ev.latency_p95_ms), c.max_latency_p95_ms,
          "inference p95 latency {o} ms exceeds the budget {t} ms"),
-        ("var_99_1d", _risk_fraction(ev.risk, "var_99_1d"), c.max_var_99_1d, lambda o, t: o <= t,
+        ("var_99_1d", _risk_fraction(ev.risk, "var_99_1d"), c.max_var_99_1d,
          "1-day 99 % VaR {o} of portfolio value exceeds the limit {t}"),
         ("worst_stress_loss", _risk_fraction(ev.risk, "worst_stress_loss"),
-         c.max_worst_stress_loss, lambda o, t: o <= t,
-         "worst stress loss {o} of portfolio value exceeds the limit {t}"),
+         c.max_worst_stress_loss, "worst stress loss {o} of portfolio value exceeds the limit {t}"),
     ]  # fmt: skip
+    keys = rule.CRITERIA_SETS[criteria_set]
+    return [check for check in checks if check[0] in keys]
 
 
 _MISSING = {
@@ -228,16 +271,14 @@ _MISSING = {
 }
 
 
-CRITERIA_KEYS: tuple[str, ...] = (
-    "ic_t_nw", "ic_ci_low", "sharpe", "max_drawdown", "latency_p95_ms", "var_99_1d",
-    "worst_stress_loss",
-)  # fmt: skip
+CRITERIA_KEYS: tuple[str, ...] = rule.MODEL_CRITERIA
 
 
 def evaluate_gate(
     evidence: GateEvidence,
     criteria: GateCriteria | None = None,
     waived: Collection[str] = (),
+    criteria_set: str = rule.MODEL_SET,
 ) -> GateVerdict:
     """Judge ``evidence`` against ``criteria`` (default :class:`GateCriteria`).
 
@@ -245,7 +286,10 @@ def evaluate_gate(
         evidence: The candidate's holdout figures, latency and risk figures.
         criteria: Thresholds.
         waived: Criterion keys an operator waived: judged and reported, but a failure goes to
-            ``GateVerdict.waived`` and does not stop the promotion.
+            ``GateVerdict.waived`` and does not stop the promotion. Keys outside the criteria
+            set are ignored (a waiver of ``ic_t_nw`` means nothing to a baseline).
+        criteria_set: ``model`` (the ensemble) or ``baseline`` (positive Sharpe instead of
+            beating the best baseline; no IC or latency criteria).
 
     Returns:
         The verdict: ``passed`` only if every criterion not waived holds; each failure is one
@@ -253,25 +297,82 @@ def evaluate_gate(
         numbers.
 
     Raises:
-        GateError: if ``waived`` names an unknown criterion.
+        GateError: if ``waived`` names an unknown criterion or the set is unknown.
     """
     unknown = sorted(set(waived) - set(CRITERIA_KEYS))
     if unknown:
         raise GateError(f"cannot waive unknown criteria {unknown}; known {list(CRITERIA_KEYS)}")
+    if criteria_set not in rule.CRITERIA_SETS:
+        raise GateError(f"unknown criteria set {criteria_set!r}; known {list(rule.CRITERIA_SETS)}")
     crit = criteria or GateCriteria()
+    applied = tuple(k for k in rule.CRITERIA_SETS[criteria_set] if k in waived)
     reasons: list[str] = []
     waived_reasons: list[str] = []
     observed: dict[str, float] = {}
     thresholds: dict[str, float] = {}
-    for key, obs, thr, ok, message in _checks(evidence, crit):
+    for key, obs, thr, message in _checks(evidence, crit, criteria_set):
         observed[key], thresholds[key] = float(obs), float(thr)
-        sink = waived_reasons if key in waived else reasons
+        sink = waived_reasons if key in applied else reasons
         if math.isnan(obs) or math.isnan(thr):
             missing = _MISSING.get(key, "not available")
             sink.append(f"{key}: {missing} (observed {obs:.4g}, threshold {thr:.4g})")
-        elif not ok(obs, thr):
+        elif not rule.holds(key, obs, thr):
             sink.append(f"{key}: " + message.format(o=f"{obs:.4g}", t=f"{thr:.4g}"))
-    return GateVerdict(not reasons, reasons, observed, thresholds, waived_reasons)
+    return GateVerdict(
+        not reasons, reasons, observed, thresholds, waived_reasons, criteria_set, applied
+    )
+
+
+EVIDENCE_COLUMNS: tuple[str, ...] = (
+    "evaluation_run", "best_baseline", "latency_p95_ms", "risk_var_99_1d",
+    "risk_worst_stress_loss", "risk_portfolio_value",
+)  # fmt: skip
+
+
+def evidence_from_table(table: pd.DataFrame, name: str) -> tuple[GateEvidence, str]:
+    """The gate evidence about candidate ``name`` carried by a ``model_evaluation`` table.
+
+    The table holds one row per model/baseline (column ``name``) with the holdout figures, the
+    ``EVIDENCE_COLUMNS`` (which row is the best baseline, latency, the candidate book's risk
+    figures) and the id of the evaluation run that produced all of it, so a verdict is always
+    computed from one evaluation's own evidence.
+
+    Returns:
+        ``(evidence, evaluation_run)``.
+
+    Raises:
+        GateError: the table lacks the row, the evidence columns or a single run id.
+    """
+    missing = sorted({"name", "sharpe", *EVIDENCE_COLUMNS} - set(table.columns))
+    if missing:
+        raise GateError(f"the evaluation table has no evidence columns {missing}")
+    runs = sorted(set(table["evaluation_run"].astype(str)))
+    if len(runs) != 1 or not runs[0].strip():
+        raise GateError(f"the evaluation table must come from one evaluation run, got {runs}")
+    rows = table.set_index("name", drop=False)
+    if name not in rows.index:
+        raise GateError(f"the evaluation has no candidate {name!r}; rows {list(rows.index)}")
+    row = rows.loc[name]
+    best = rows[rows["best_baseline"].astype(bool)]
+    best_name = str(best.index[0]) if len(best) else None
+    risk = None
+    figures = [float(row[c]) for c in ("risk_var_99_1d", "risk_worst_stress_loss",
+                                       "risk_portfolio_value")]  # fmt: skip
+    if all(math.isfinite(v) for v in figures) and figures[2] > 0:
+        risk = RiskFigures(*figures)
+    latency = float(row["latency_p95_ms"])
+    evidence = GateEvidence(
+        model=name,
+        ic_t_nw=float(row.get("ic_t_nw", math.nan)),
+        ic_ci_low=float(row.get("ic_ci_low", math.nan)),
+        sharpe=float(row["sharpe"]),
+        best_baseline=best_name,
+        best_baseline_sharpe=float(best["sharpe"].iloc[0]) if best_name else math.nan,
+        max_drawdown=float(row.get("max_drawdown", math.nan)),
+        latency_p95_ms=latency if math.isfinite(latency) else None,
+        risk=risk,
+    )
+    return evidence, runs[0]
 
 
 @dataclass(frozen=True)

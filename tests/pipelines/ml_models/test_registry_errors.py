@@ -12,7 +12,7 @@ from mlflow.protos.databricks_pb2 import (
     RESOURCE_DOES_NOT_EXIST,
 )
 
-from rrr_pipelines.lib.registry import ModelRegistry
+from rrr_pipelines.lib.model_registry import ModelRegistry
 
 
 class _FailingClient:
@@ -57,5 +57,5 @@ def test_outage_is_raised_not_read_as_unset() -> None:
 def test_register_does_not_create_the_model_on_an_outage() -> None:
     registry, client = _registry(INTERNAL_ERROR)
     with pytest.raises(MlflowException):
-        registry.register("1")
+        registry.register("1", {})
     assert client.created == []

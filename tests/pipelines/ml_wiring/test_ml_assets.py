@@ -2,6 +2,9 @@
 
 import itertools
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import dagster as dg
@@ -11,6 +14,7 @@ import pytest
 from click.testing import CliRunner
 
 from rrr_live.features import default_spec
+from rrr_live.models import verdict as rule
 from rrr_pipelines.defs.ml.assets import ensemble_model, features, training_set
 from rrr_pipelines.defs.ml.evaluation import (
     model_evaluation,
@@ -22,7 +26,7 @@ from rrr_pipelines.defs.ml.resources import MlflowResource, PromotionGateResourc
 from rrr_pipelines.defs.resources import DatabaseResource, ParquetIOManager
 from rrr_pipelines.lib.bars_store import write_bars
 from rrr_pipelines.lib.ml.dataset import DatasetConfig, build_training_set, to_training_data
-from rrr_pipelines.lib.registry import ModelRegistry
+from rrr_pipelines.lib.model_registry import ModelRegistry
 from rrr_pipelines.lib.sources.bundled import BundledSource
 
 ALL = pd.Timestamp("1990-01-01", tz="UTC"), pd.Timestamp("2030-01-01", tz="UTC")
@@ -58,78 +62,118 @@ def _gate_evaluation(result: dg.ExecuteInProcessResult) -> dg.AssetCheckEvaluati
     return gate
 
 
+def _registered(result: dg.ExecuteInProcessResult, asset: str) -> dict:
+    [event] = result.asset_materializations_for_node(asset)
+    return {k: v.value for k, v in event.metadata.items()}
+
+
+def _assert_aliases_follow_the_rule(registry: ModelRegistry) -> None:
+    """The acceptance invariant: no trading alias on a version the rule does not allow."""
+    for summary in registry.versions():
+        tags = registry.version_tags(summary.version)
+        for alias in summary.aliases:
+            assert rule.check_alias(tags, alias).allowed, (summary.version, alias)
+
+
+def _launch_registered_model_like_the_ui(
+    home: Path, env: dict[str, str], gate_config: dict
+) -> subprocess.CompletedProcess[str]:
+    """A real Dagster run of just `registered_model` in the instance, with the code location's
+    own resources (env-bound) and launchpad config, as the UI submits it."""
+    config = {"resources": {"gate": {"config": gate_config}}}
+    argv = [sys.executable, "-m", "dagster", "asset", "materialize", "-m",
+            "rrr_pipelines.definitions", "--select", "registered_model",
+            "--config-json", json.dumps(config)]  # fmt: skip
+    return subprocess.run(
+        argv, env={**os.environ, **env, "DAGSTER_HOME": str(home)}, capture_output=True,
+        text=True, timeout=300,
+    )  # fmt: skip
+
+
 @pytest.mark.slow
-def test_gate_verdicts_decide_registration_with_baseline_fallback(
+def test_every_candidate_is_registered_with_its_own_evaluations_verdict(
     rrr_db_url: str, mlflow_tracking_uri: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("RRR_STORAGE_DIR", str(tmp_path / "storage"))
+    storage = tmp_path / "storage"
+    monkeypatch.setenv("RRR_STORAGE_DIR", str(storage))
     write_bars(rrr_db_url, BundledSource().fetch(*ALL))
     resources = {
         "database": DatabaseResource(url=rrr_db_url),
-        "io_manager": ParquetIOManager(root=str(tmp_path / "storage")),
+        "io_manager": ParquetIOManager(root=str(storage)),
         "mlflow": MlflowResource(tracking_uri=mlflow_tracking_uri),
         "gate": IMPOSSIBLE,
     }
-    chain = [
-        features,
-        training_set,
-        ensemble_model,
-        model_evaluation,
-        promotion_gate,
-        registered_model,
-    ]
+    chain = [features, training_set, ensemble_model, model_evaluation, promotion_gate,
+             registered_model, registered_baseline]  # fmt: skip
     run_config = {"ops": {"ensemble_model": {"config": {"max_epochs": 1}}}}
-    with dg.instance_for_test() as instance:
-        result = dg.materialize(
-            chain,
-            resources=resources,
-            instance=instance,
-            run_config=run_config,
-            raise_on_error=False,
-        )
-        assert not result.success
-        gate = _gate_evaluation(result)
+    registry = ModelRegistry(mlflow_tracking_uri)
+    home = tmp_path / "dagster-home"
+    home.mkdir()
+    (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        # 1. A failed gate: both candidates are registered, tagged failed, neither may trade.
+        failed = dg.materialize(chain, resources=resources, instance=instance,
+                                run_config=run_config)  # fmt: skip
+        gate = _gate_evaluation(failed)
         assert not gate.passed and gate.metadata["verdict"].value == "failed"
+        assert gate.metadata["evaluation_run"].value == failed.run_id
         reasons = gate.metadata["reasons"].value
         assert any(r.startswith("ic_t_nw:") and "1e+09" in r for r in reasons)
-        assert gate.metadata["thresholds"].value["ic_t_nw"] == 1e9
-        assert result.asset_materializations_for_node("registered_model") == []
-        [evaluation] = result.asset_materializations_for_node("model_evaluation")
+        [evaluation] = failed.asset_materializations_for_node("model_evaluation")
         _assert_candidate_risk(evaluation.metadata, gate.metadata["observed"].value)
+        ensemble = _registered(failed, "registered_model")
+        tags = registry.version_tags(ensemble["version"])
+        assert ensemble["gate_verdict"] == "failed" == tags[rule.TAG_VERDICT]
+        assert ensemble["alias"] == "" and tags[rule.TAG_EVALUATION_RUN] == failed.run_id
+        assert tags[rule.threshold_tag("ic_t_nw")] == "1000000000.0"
+        assert rule.parse_verdict(tags).failing[0].key == "ic_t_nw"
+        baseline = _registered(failed, "registered_baseline")
+        base_tags = registry.version_tags(baseline["version"])
+        assert base_tags[rule.TAG_CRITERIA_SET] == "baseline" == baseline["criteria_set"]
+        assert set(rule.parse_verdict(base_tags).criteria) and baseline["candidate"] in (
+            "buy_and_hold", "momentum_20d", "momentum_12_1", "ridge")  # fmt: skip
+        # the ensemble failed, so a baseline that passed its own criteria is the challenger
+        base_passed = rule.parse_verdict(base_tags).passed
+        assert (baseline["alias"] == "challenger") is base_passed
+        _assert_aliases_follow_the_rule(registry)
 
-        fallback = dg.materialize(
-            [*chain, registered_baseline],
-            selection=[registered_baseline],
-            resources=resources,
-            instance=instance,
-        )
-        meta = fallback.asset_materializations_for_node("registered_baseline")[0].metadata
-        assert meta["gate_verdict"].value == "baseline-fallback"
-
-        registry = ModelRegistry(mlflow_tracking_uri)
-        version = meta["version"].value
-        assert registry.alias_version("challenger") == version
-        assert registry.version_tags(version)["gate.verdict"] == "baseline-fallback"
-        _assert_loadable_and_promotable(registry, version, tmp_path, monkeypatch)
-
+        # 2. A passing gate on a new evaluation: that ensemble is the challenger.
         passing = dg.materialize(
-            chain,
-            selection=[model_evaluation, registered_model],
-            resources={**resources, "gate": LOOSE},
-            instance=instance,
-        )
-        gate = _gate_evaluation(passing)
-        assert gate.passed and gate.metadata["verdict"].value == "passed"
-        registered = passing.asset_materializations_for_node("registered_model")[0].metadata
-    assert registered["gate_verdict"].value == "passed"
-    assert registered["alias"].value == "challenger" and registered["candidate"].value == "ensemble"
-    new_version = registered["version"].value
-    assert new_version != version and registry.alias_version("challenger") == new_version
-    tags = registry.version_tags(new_version)
-    assert tags["gate.verdict"] == "passed"
-    waived = [f"waived: {r}" for r in gate.metadata["waived"].value]
-    assert json.loads(tags["gate.reasons"]) == waived  # the override is recorded with the model
-    assert registry.alias_version("champion") == version  # a human promotes, not the gate
+            chain, selection=[model_evaluation, promotion_gate, registered_model],
+            resources={**resources, "gate": LOOSE}, instance=instance,
+        )  # fmt: skip
+        assert _gate_evaluation(passing).passed
+        passed = _registered(passing, "registered_model")
+        assert passed["gate_verdict"] == "passed" and passed["alias"] == "challenger"
+        assert registry.alias_version("challenger") == passed["version"]
+        passed_tags = registry.version_tags(passed["version"])
+        assert "sharpe" in passed_tags[rule.TAG_WAIVED].split(",")  # the waiver is recorded
+        assert passed_tags[rule.TAG_EVALUATION_RUN] == passing.run_id
+
+        # 3. A newer evaluation without any gate; the latest gate anywhere is still "passed".
+        unchecked = dg.materialize(
+            chain, selection=dg.AssetSelection.assets(model_evaluation).without_checks(),
+            resources=resources, instance=instance,
+        )  # fmt: skip
+        assert unchecked.get_asset_check_evaluations() == []
+
+        # 4. registered_model alone, launched like the UI: judged on evaluation 3's own evidence.
+        env = {"RRR_PG_URL_RRR": rrr_db_url, "MLFLOW_TRACKING_URI": mlflow_tracking_uri,
+               "RRR_STORAGE_DIR": str(storage)}  # fmt: skip
+        out = _launch_registered_model_like_the_ui(home, env, {"min_ic_t_stat": 1e9})
+        assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+        [alone] = instance.get_runs(limit=1)
+        assert alone.asset_selection == {dg.AssetKey("registered_model")}
+        event = instance.get_latest_materialization_event(dg.AssetKey("registered_model"))
+        assert event is not None and event.run_id == alone.run_id
+        version = event.asset_materialization.metadata["version"].value
+    alone_tags = registry.version_tags(version)
+    assert alone_tags[rule.TAG_VERDICT] == "failed"
+    assert alone_tags[rule.TAG_EVALUATION_RUN] == unchecked.run_id != passing.run_id
+    assert registry.alias_version("challenger") == passed["version"]  # untouched
+    assert not registry.check_alias(version, "champion").allowed
+    _assert_aliases_follow_the_rule(registry)
+    _assert_loadable_and_promotable(registry, passed["version"], tmp_path, monkeypatch)
 
 
 def _assert_candidate_risk(meta: dict, observed: dict) -> None:
@@ -154,7 +198,10 @@ def _assert_loadable_and_promotable(
     from rrr_live.models import load_model
 
     loaded = load_model(registry.download("challenger", tmp_path / "dl"))
-    assert loaded.predict(np.zeros((3, len(default_spec().names)))).shape == (3,)
+    n_features = len(default_spec().names)
+    windows = np.zeros((3, max(loaded.window_length, 1), n_features), np.float32)
+    features = np.zeros((3, n_features), np.float32)
+    assert loaded.predict(features, windows if loaded.needs_windows else None).shape == (3,)
 
     # Human promotion through the CLI, then rollback refuses (no earlier champion).
     monkeypatch.setenv("RRR_MLFLOW_TRACKING_URI", registry.tracking_uri)

@@ -5,23 +5,33 @@ global tracking URI or active run. A model version's source is the run artifact 
 ``model/`` (a directory of safetensors + ``manifest.json``, see :mod:`rrr_live.models`), so the
 registry never stores or serves a pickle.
 
-Aliases: ``challenger`` marks the latest registered version; ``champion`` is what live serves.
-Promotions and rollbacks are recorded as tags on the version (who, why, when) and as a JSON
-history in the registered model's ``champion_history`` tag, which ``rollback`` walks back.
+Every version carries its gate verdict as tags, and every alias move goes through the one rule
+of :mod:`rrr_live.models.verdict` (the live runner enforces the same): ``challenger`` and
+``champion`` need a ``passed`` verdict or a recorded gate override; a failed version may only
+be ``shadow``. Promotions and rollbacks are recorded as tags on the version (who, why, when)
+and as a JSON history in the registered model's ``champion_history`` tag, which ``rollback``
+walks back.
+
+MLflow's client retries a refused connection for minutes by default; RRR bounds it
+(``MLFLOW_HTTP_REQUEST_MAX_RETRIES``/``_BACKOFF_FACTOR``/``_TIMEOUT`` defaults below, an
+explicit environment wins) and :meth:`ModelRegistry.check_reachable` answers in seconds.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import os
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rrr_live.errors import RRRError
+from rrr_live.models import verdict as rule
+from rrr_pipelines.lib.mlflow_health import MlflowUnavailableError, check_reachable
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
@@ -30,14 +40,36 @@ logger = logging.getLogger(__name__)
 
 MODEL_NAME = "rrr-ensemble"
 EXPERIMENT = "rrr-training"
-CHALLENGER = "challenger"
-CHAMPION = "champion"
+CHALLENGER = rule.CHALLENGER
+CHAMPION = rule.CHAMPION
+SHADOW = rule.SHADOW
 HISTORY_TAG = "champion_history"
 _MAX_PARAM_CHARS = 6000
+# Bounded client retries (MLflow's defaults retry a dead server for about four minutes).
+MLFLOW_CLIENT_ENV = {
+    "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2",
+    "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
+    "MLFLOW_HTTP_REQUEST_TIMEOUT": "30",
+}
+
+
+__all__ = [
+    "GateRefusedError",
+    "MlflowUnavailableError",
+    "ModelRegistry",
+    "RegisteredVersion",
+    "RegistryError",
+    "VersionSummary",
+    "check_reachable",
+]
 
 
 class RegistryError(RRRError):
     """A registry operation cannot be done (no champion, nothing to roll back to, bad input)."""
+
+
+class GateRefusedError(RegistryError):
+    """An alias move the rule forbids (a failed or unjudged version may only be ``shadow``)."""
 
 
 @dataclass(frozen=True)
@@ -57,6 +89,23 @@ class RegisteredVersion:
     source: str
 
 
+@dataclass(frozen=True)
+class VersionSummary:
+    """One line of ``rrr model list``.
+
+    Attributes:
+        version: Version number.
+        candidate: ``ensemble`` or a baseline name.
+        verdict: The verdict re-derived from the version's tags.
+        aliases: Aliases the version holds.
+    """
+
+    version: str
+    candidate: str
+    verdict: rule.Verdict
+    aliases: tuple[str, ...]
+
+
 class ModelRegistry:
     """Explicit-client MLflow wrapper for RRR training runs and the ``rrr-ensemble`` model.
 
@@ -69,6 +118,8 @@ class ModelRegistry:
     def __init__(
         self, tracking_uri: str, *, model_name: str = MODEL_NAME, experiment: str = EXPERIMENT
     ) -> None:
+        for key, value in MLFLOW_CLIENT_ENV.items():  # read by MLflow per request
+            os.environ.setdefault(key, value)
         from mlflow import MlflowClient  # heavy import kept out of module import time
 
         self.tracking_uri = tracking_uri
@@ -77,6 +128,10 @@ class ModelRegistry:
         self.client: MlflowClient = MlflowClient(
             tracking_uri=tracking_uri, registry_uri=tracking_uri
         )
+
+    def check_reachable(self, timeout: float = 3.0) -> None:
+        """Fail fast, in one line, when the tracking server does not answer (see below)."""
+        check_reachable(self.tracking_uri, timeout)
 
     def _experiment_id(self) -> str:
         exp = self.client.get_experiment_by_name(self.experiment)
@@ -142,15 +197,12 @@ class ModelRegistry:
         logger.info("logged training run %s", run_id)
         return str(run_id)
 
-    def register(
-        self, run_id: str, *, verdict: str | None = None, reasons: Sequence[str] = ()
-    ) -> RegisteredVersion:
-        """Register the run's ``model`` folder as a new version and alias it ``challenger``.
+    def register(self, run_id: str, tags: Mapping[str, str]) -> RegisteredVersion:
+        """Register the run's ``model`` folder as a new version carrying ``tags`` (no alias).
 
         Args:
             run_id: Run logged by :meth:`log_training_run`.
-            verdict: Optional gate verdict (e.g. ``passed`` / ``failed``) to tag.
-            reasons: Gate reasons to tag with the verdict.
+            tags: Version tags, normally the verdict tags of :mod:`rrr_live.models.verdict`.
 
         Returns:
             The new version.
@@ -165,26 +217,71 @@ class ModelRegistry:
             if e.error_code != "RESOURCE_DOES_NOT_EXIST":  # an outage is not "no model yet"
                 raise
             self.client.create_registered_model(self.model_name)
-        mv = self.client.create_model_version(self.model_name, source=source, run_id=run_id)
+        mv = self.client.create_model_version(
+            self.model_name, source=source, run_id=run_id, tags=dict(tags)
+        )
         version = str(mv.version)
-        self.client.set_registered_model_alias(self.model_name, CHALLENGER, version)
-        if verdict is not None:
-            self.set_gate(version, verdict, reasons)
         logger.info("registered %s version %s", self.model_name, version)
         return RegisteredVersion(self.model_name, version, run_id, source)
 
-    def set_gate(self, version: str, verdict: str, reasons: Sequence[str]) -> None:
-        """Tag a version with the promotion-gate verdict and its reasons.
+    def check_alias(self, version: str, alias: str) -> rule.AliasDecision:
+        """Whether ``version`` may hold ``alias`` under the rule, read from its tags now."""
+        return rule.check_alias(self.version_tags(version), alias)
 
-        Args:
-            version: Model version.
-            verdict: Verdict (free text, e.g. ``passed``).
-            reasons: Human-readable reasons (stored as a JSON list).
+    def set_alias(self, version: str, alias: str) -> None:
+        """Point ``alias`` at ``version`` if the rule allows it.
+
+        Raises:
+            GateRefusedError: the version may not hold the alias (the message says why).
         """
-        self.client.set_model_version_tag(self.model_name, version, "gate.verdict", verdict)
-        self.client.set_model_version_tag(
-            self.model_name, version, "gate.reasons", json.dumps(list(reasons))
-        )
+        decision = self.check_alias(version, alias)
+        if not decision.allowed:
+            raise GateRefusedError(
+                f"{self.model_name} v{version} may not be @{alias}: {decision.reason}"
+            )
+        self.client.set_registered_model_alias(self.model_name, alias, version)
+        logger.info("%s v%s is @%s (%s)", self.model_name, version, alias, decision.reason)
+
+    def record_override(
+        self, version: str, reason: str, who: str, *, when: datetime | None = None
+    ) -> None:
+        """Record a gate override on ``version`` (who, when, why) as version tags.
+
+        Raises:
+            RegistryError: no reason or person given.
+        """
+        try:
+            tags = rule.override_tags(who, (when or datetime.now(UTC)).astimezone(UTC), reason)
+        except ValueError as e:
+            raise RegistryError(f"a gate override needs a reason and a person: {e}") from e
+        self.client.get_model_version(self.model_name, version)  # raises if unknown
+        for key, value in tags.items():
+            self.client.set_model_version_tag(self.model_name, version, key, value)
+        logger.warning("gate override on %s v%s by %s: %s", self.model_name, version, who, reason)
+
+    def versions(self) -> list[VersionSummary]:
+        """Every version with its candidate, re-derived verdict and aliases, oldest first."""
+        from mlflow.exceptions import MlflowException
+
+        try:  # search results carry no aliases; the registered model has them all
+            aliases: dict[str, str] = dict(
+                self.client.get_registered_model(self.model_name).aliases
+            )
+        except MlflowException as e:
+            if e.error_code == "RESOURCE_DOES_NOT_EXIST":
+                return []
+            raise
+        found = self.client.search_model_versions(f"name='{self.model_name}'")
+        rows = [
+            VersionSummary(
+                str(mv.version),
+                mv.tags.get(rule.TAG_CANDIDATE, "?"),
+                rule.parse_verdict(mv.tags),
+                tuple(sorted(a for a, v in aliases.items() if str(v) == str(mv.version))),
+            )
+            for mv in found
+        ]
+        return sorted(rows, key=lambda r: int(r.version))
 
     def version_tags(self, version: str) -> dict[str, str]:
         """Tags of a model version.
@@ -226,7 +323,15 @@ class ModelRegistry:
         history: list[dict[str, Any]] = json.loads(tags.get(HISTORY_TAG, "[]"))
         return history
 
-    def promote(self, version: str, reason: str, who: str, *, when: datetime | None = None) -> None:
+    def promote(
+        self,
+        version: str,
+        reason: str,
+        who: str,
+        *,
+        when: datetime | None = None,
+        override_gate: bool = False,
+    ) -> None:
         """Point ``champion`` at ``version`` and record who, why and when.
 
         Args:
@@ -234,11 +339,20 @@ class ModelRegistry:
             reason: Why (free text, required).
             who: Who decided (required).
             when: Time of the decision (tz-aware; default now, UTC).
+            override_gate: Record a gate override first, so a version that did not pass its
+                gate may trade anyway (the override stays on the version, visible to all).
+
+        Raises:
+            GateRefusedError: the version did not pass and no override was given.
         """
+        if not reason.strip() or not who.strip():
+            raise RegistryError("promote needs a reason and a person (who)")
+        if override_gate and not self.check_alias(version, CHAMPION).allowed:
+            self.record_override(version, reason, who, when=when)
         self._set_champion(version, "promote", reason, who, when)
 
     def rollback(self, reason: str, who: str, *, when: datetime | None = None) -> str:
-        """Point ``champion`` back at the champion it replaced.
+        """Point ``champion`` back at the champion it replaced (if the rule still allows it).
 
         Args:
             reason: Why.
@@ -250,6 +364,7 @@ class ModelRegistry:
 
         Raises:
             RegistryError: No champion, or no previous champion to return to.
+            GateRefusedError: the previous champion may not trade any more.
         """
         current = self.alias_version(CHAMPION)
         if current is None:
@@ -267,14 +382,13 @@ class ModelRegistry:
         if not reason.strip() or not who.strip():
             raise RegistryError(f"{action} needs a reason and a person (who)")
         stamp = (when or datetime.now(UTC)).astimezone(UTC).isoformat()
-        self.client.get_model_version(self.model_name, version)  # raises if unknown
         previous = self.alias_version(CHAMPION)
         if action == "rollback":  # returning to an older champion: its predecessor stays
             hist = self.champion_history()
             previous = next(
                 (h["previous"] for h in reversed(hist) if h["version"] == version), None
             )
-        self.client.set_registered_model_alias(self.model_name, CHAMPION, version)
+        self.set_alias(version, CHAMPION)
         prefix = "promoted" if action == "promote" else "rolled_back_to"
         for key, value in (("by", who), ("reason", reason), ("at", stamp)):
             self.client.set_model_version_tag(self.model_name, version, f"{prefix}.{key}", value)
