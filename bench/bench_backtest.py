@@ -4,10 +4,9 @@ Runs the bar backtest (same strategy, risk limits, cost model and portfolio code
 1. the bundled real daily data (S&P 500 + NASDAQ, 1999-2018, 10 062 bars), and
 2. a synthetic random-walk universe of 1000 symbols x 5 days x 390 one-minute bars (1.95 M bars).
 
-The bundled runs are measured with the general vectorized loop and with ``loop="auto"`` (the
-scalar loop for this 2-symbol universe) back to back, so the two numbers share machine state;
-both results are checked to hash identically. CPU time (process_time) is reported next to wall
-time because the machine is shared and noisy.
+Every run goes through the one engine (the shared loop driver and decision step; the scalar
+mirror loop was removed). CPU time (process_time) is reported next to wall time because the
+machine is shared and noisy; compare numbers only from back-to-back runs.
 
 Usage: python bench/bench_backtest.py [--symbols 1000] [--days 5] [--repeat 3] [--skip-synthetic]
 Floor: >= 40k events/s; stretch: >= 500k events/s.
@@ -17,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import time
-from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -129,15 +127,7 @@ def main() -> None:
         ("buy-and-hold", BuyAndHold(), hold),
         ("20d momentum vol-target", momentum_20d(), daily),
     ):
-        general = measure(
-            f"bundled daily, {label}, loop=vectorized (general path)",
-            bars,
-            signal,
-            replace(cfg, loop="vectorized"),
-            args.repeat,
-        )
-        fast = measure(f"bundled daily, {label}, loop=auto", bars, signal, cfg, args.repeat)
-        print(f"  identical hashes: {general.hashes() == fast.hashes()}")
+        measure(f"bundled daily, {label}", bars, signal, cfg, args.repeat)
     ticks = ticks_from_bars(bars, half_spread_bps=1.0)
     best = np.inf
     for _ in range(args.repeat):

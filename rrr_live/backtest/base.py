@@ -1,13 +1,23 @@
-"""State and output shared by the backtest loops (vectorized, scalar, tick-routed).
+"""The backtest loop: one driver over decision batches, the decision step, and a venue.
 
-:class:`LoopBase` builds everything a loop needs from a panel and a config (instrument grids,
-portfolio, risk engine, strategy, per-row precomputations) and turns what the loop recorded
-into a :class:`~rrr_live.backtest.result.BacktestResult`. The loops only decide *how* a batch
-is processed; they record into the same columnar buffers, so their results hash identically
-when they compute the same thing.
+:class:`BacktestLoop` builds everything a run needs from a panel and a config (instrument grids,
+portfolio, risk engine, strategy, the :class:`~rrr_live.strategy.decision.DecisionStep`,
+per-row precomputations) and drives it batch by batch:
+
+1. the venue advances to the batch's close ``t`` and reports fills (bars: due orders fill at
+   the bar's open; ticks: market data up to ``t`` goes through the matching engines);
+2. the decision step marks, evaluates risk and decides;
+3. the venue gets the cancels and the approved orders.
+
+Loops differ only in the venue they plug in (:class:`LoopVenue`); the rules (sizing, limits,
+fees, impact, fills) are the shared rule objects. Everything is recorded into the same columnar
+buffers and turned into a :class:`~rrr_live.backtest.result.BacktestResult`.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -17,8 +27,10 @@ from rrr_live.backtest.config import BacktestConfig
 from rrr_live.backtest.result import BacktestResult
 from rrr_live.backtest.stats import compute_stats
 from rrr_live.portfolio.portfolio import Portfolio
-from rrr_live.risk.limits import OK, REASONS, RiskEngine
+from rrr_live.risk.limits import RiskEngine
+from rrr_live.risk.reasons import LABELS, DenyReason
 from rrr_live.risk.state import TradingState
+from rrr_live.strategy.decision import Decision, DecisionBatch, DecisionStep, OpenOrders
 from rrr_live.strategy.history import (
     BarPanel,
     PanelHistory,
@@ -31,6 +43,7 @@ from rrr_live.strategy.sizing import Strategy
 F64 = npt.NDArray[np.float64]
 I64 = npt.NDArray[np.int64]
 STATES = (TradingState.ACTIVE, TradingState.REDUCING, TradingState.HALTED)
+_STATE_CODE = {s: i for i, s in enumerate(STATES)}
 
 
 class Columns:
@@ -50,14 +63,38 @@ class Columns:
         return np.concatenate(parts).astype(dtype) if parts else np.zeros(0, dtype=dtype)
 
 
-class LoopBase:
-    """What every backtest loop shares: setup from panel and config, recording, the result.
+class LoopVenue(Protocol):
+    """Where a loop's orders go and its fills come from (bars or tick-fed matching engines)."""
+
+    open: OpenOrders
+
+    def advance(self, r0: int, r1: int, t: int) -> None:
+        """Fill what is due before the decision at ``t`` (batch rows ``r0:r1``)."""
+        ...
+
+    def send(self, t: int, r0: int, ids: I64, d: Decision, ok: npt.NDArray[np.bool_]) -> None:
+        """Take the approved (``ok``) orders of decision ``d`` (order ids ``ids``)."""
+        ...
+
+    def cancel(self, sym: I64, reason: str) -> None:
+        """Cancel the open orders of ``sym``."""
+        ...
+
+    def finish(self) -> None:
+        """End of data: settle what is still open."""
+        ...
+
+
+class BacktestLoop:
+    """The backtest driver (see the module docstring); subclasses plug in the venue.
 
     Args:
         panel: bars laid out by :func:`~rrr_live.backtest.data.panel_from_bars`.
         signal: the score provider.
         config: costs, limits, sizing.
     """
+
+    venue: LoopVenue
 
     def __init__(self, panel: BarPanel, signal: SignalProvider, config: BacktestConfig) -> None:
         self.panel, self.signal, self.config = panel, signal, config
@@ -70,6 +107,7 @@ class LoopBase:
         self.portfolio = Portfolio(panel.symbols, config.initial_cash, self.lot.tolist())
         self.risk = RiskEngine(config.risk, self.portfolio)
         self.strategy = Strategy(config.strategy)
+        self.step = DecisionStep(self.strategy, self.risk, self.portfolio, self.min_notional)
         self.history = PanelHistory(panel)
         self.symbol_names = np.array(panel.symbols, dtype=object)
         self.pre_scores = (
@@ -91,12 +129,66 @@ class LoopBase:
         self.orders = Columns("order_id", "ts", "sym", "lots", "ref", "code")
         self.fills = Columns("ts", "order_id", "sym", "lots", "ticks", "price", "fee")
         self.canceled = Columns("order_id", "reason")
-        # final (status, reason) of orders whose outcome the loop knows better than "filled
-        # if it has a fill, else canceled" (the tick loop's partial fills, venue rejections)
+        # final (status, reason) of orders whose outcome the venue knows better than "filled
+        # if it has a fill, else canceled" (the tick venue's partial fills, venue rejections)
         self.order_status: dict[int, tuple[str, str]] = {}
         nb = panel.n_batches
         self.eq = {k: np.zeros(nb) for k in ("equity", "cash", "gross", "net")}
         self.eq_state = np.zeros(nb, dtype=np.int8)
+
+    # --- the loop ----------------------------------------------------------------------------
+    def run(self) -> BacktestResult:
+        """Run every decision batch in time order and assemble the result."""
+        panel, venue, step = self.panel, self.venue, self.step
+        starts = panel.batch_starts.tolist()
+        close_ns = panel.close_ns[panel.batch_starts[:-1]].tolist()
+        eq_equity, eq_cash, eq_gross, eq_net = (
+            self.eq[c] for c in ("equity", "cash", "gross", "net")
+        )
+        for k in range(panel.n_batches):
+            r0, r1 = starts[k], starts[k + 1]
+            t = close_ns[k]
+            venue.advance(r0, r1, t)
+            idx = panel.symbol_id[r0:r1]
+            batch = DecisionBatch(t, idx, panel.close[r0:r1], self._weights(k, r0, r1, idx, t))
+            d = step.run(batch, venue.open)
+            eq_equity[k], eq_cash[k] = d.equity, self.portfolio.cash
+            eq_gross[k], eq_net[k] = d.gross, d.net
+            self.eq_state[k] = _STATE_CODE[d.state]
+            if d.cancel.size:
+                venue.cancel(d.cancel, d.cancel_reason)
+            if d.sym.size:
+                self._send(t, r0, d)
+        venue.finish()
+        return self.result()
+
+    def _weights(self, k: int, r0: int, r1: int, idx: I64, t: int) -> F64 | Callable[[], F64]:
+        if self.pre_base is not None:
+            return self.pre_base[r0:r1]
+        return lambda: self.batch_base_weights(k, r0, r1, idx, t)
+
+    def _send(self, t: int, r0: int, d: Decision) -> None:
+        n = len(d.sym)
+        ids = np.arange(self.next_oid, self.next_oid + n, dtype=np.int64)
+        self.next_oid += n
+        ts = np.full(n, t, dtype=np.int64)
+        self.orders.add(order_id=ids, ts=ts, sym=d.sym, lots=d.lots, ref=d.ref, code=d.codes)
+        ok = d.codes == 0  # DenyReason.OK
+        if ok.any():
+            self.venue.send(t, r0, ids, d, ok)
+
+    def on_fills(
+        self, ts: I64, order_id: I64, sym: I64, lots: I64, ticks: I64, price: F64, fee: F64
+    ) -> None:
+        """Apply fills (one per distinct symbol) to the portfolio and record them."""
+        self.portfolio.apply_fills(sym, lots, price, fee)
+        self.fills.add(
+            ts=ts, order_id=order_id, sym=sym, lots=lots, ticks=ticks, price=price, fee=fee
+        )
+
+    def on_cancel(self, order_id: I64, reason: str) -> None:
+        """Record cancelled orders."""
+        self.canceled.add(order_id=order_id, reason=np.full(len(order_id), reason, object))
 
     def batch_scores(self, k: int, idx: I64, t: int) -> F64:
         """Call the signal for batch ``k`` (symbols ``idx``, decision time ``t``)."""
@@ -154,9 +246,9 @@ class LoopBase:
         )
         status, reason = [], []
         for i, c in zip(ids.tolist(), codes.tolist(), strict=True):
-            if c != OK:
+            if c != DenyReason.OK:
                 status.append("denied")
-                reason.append(REASONS[c])
+                reason.append(LABELS[c])
             elif i in self.order_status:
                 status.append(self.order_status[i][0])
                 reason.append(self.order_status[i][1])

@@ -56,9 +56,8 @@ class BacktestConfig:
         adv_lookback: bars in the average volume used by the impact model.
         periods_per_year: annualization of the statistics (``None``: equity points per year
             observed in the run).
-        loop: which implementation runs the bar loop: ``"vectorized"`` (numpy over each
-            batch, any universe), ``"scalar"`` (plain floats, at most 7 symbols, bit-identical
-            results, faster for small universes) or ``"auto"`` (scalar when it applies).
+        loop: kept for callers of the former loop choice: ``"auto"`` and ``"vectorized"``
+            both run the one engine (the scalar mirror loop was removed).
         ticks: order routing when the backtest is also given ticks.
     """
 
@@ -74,12 +73,15 @@ class BacktestConfig:
     min_notional: str = "0"
     adv_lookback: int = 20
     periods_per_year: float | None = None
-    loop: Literal["auto", "vectorized", "scalar"] = "auto"
+    loop: Literal["auto", "vectorized"] = "auto"
     ticks: TickExecution = field(default_factory=TickExecution)
 
     def __post_init__(self) -> None:
-        if self.loop not in ("auto", "vectorized", "scalar"):
-            raise ValueError(f"loop must be 'auto', 'vectorized' or 'scalar', got {self.loop!r}")
+        if self.loop not in ("auto", "vectorized"):
+            raise ValueError(
+                f"loop must be 'auto' or 'vectorized' (one engine; the scalar loop was removed), "
+                f"got {self.loop!r}"
+            )
         if self.initial_cash <= 0:
             raise ValueError(f"initial_cash must be > 0, got {self.initial_cash}")
         if self.adv_lookback < 1:

@@ -26,11 +26,16 @@ symbol, fed by those ticks in event time, and fill from the book there (price-ti
 queue position, partial fills, maker/taker fees); the tick module's docstring has the exact
 convention. Bars still drive marks, risk and decisions.
 
-**Loops.** Two implementations of the bar loop give bit-identical results:
-:class:`~rrr_live.backtest.vectorized.BarBacktest` (numpy over each batch, any universe) and
-:class:`~rrr_live.backtest.scalar.ScalarBarBacktest` (plain floats, small universes, where a
-numpy call costs more than the arithmetic). ``BacktestConfig.loop`` picks one (``"auto"``:
-scalar when the universe has at most 7 symbols).
+**One engine.** Every loop is :class:`~rrr_live.backtest.base.BacktestLoop`: the same driver
+and the same :class:`~rrr_live.strategy.decision.DecisionStep` (marks, risk state, sizing,
+cancel/replace, pre-trade risk, the halt policy) the live runner calls; a bars-only run plugs in
+the :class:`~rrr_live.backtest.vectorized.BarVenue`, a tick run the
+:class:`~rrr_live.backtest.tick_loop.TickVenue` (the venue simulation of the paper venue).
+
+**Halts.** Entering HALTED cancels every unfilled order; under the default ``flatten`` halt
+policy (``RiskLimits.on_halt``) the same decision sends reduce-only market orders closing every
+position, which fill like any order (bars: at each symbol's next open); then nothing is sent
+until the end of the run. ``"freeze"`` keeps the positions.
 """
 
 from __future__ import annotations
@@ -40,25 +45,16 @@ import pandas as pd
 from rrr_live.backtest.config import BacktestConfig
 from rrr_live.backtest.data import panel_from_bars
 from rrr_live.backtest.result import BacktestResult
-from rrr_live.backtest.scalar import ScalarBarBacktest
-from rrr_live.backtest.scalar_state import SCALAR_MAX_SYMBOLS
 from rrr_live.backtest.tick_loop import TickBacktest
 from rrr_live.backtest.vectorized import BarBacktest
 from rrr_live.strategy.history import BarPanel
 from rrr_live.strategy.signals import SignalProvider
 
-__all__ = ["BarBacktest", "ScalarBarBacktest", "TickBacktest", "make_loop", "run_backtest"]
+__all__ = ["BarBacktest", "TickBacktest", "make_loop", "run_backtest"]
 
 
-def make_loop(
-    panel: BarPanel, signal: SignalProvider, config: BacktestConfig
-) -> BarBacktest | ScalarBarBacktest:
-    """Return the bar loop that ``config.loop`` selects for ``panel`` (not yet run)."""
-    scalar = config.loop == "scalar" or (
-        config.loop == "auto" and len(panel.symbols) <= SCALAR_MAX_SYMBOLS
-    )
-    if scalar:
-        return ScalarBarBacktest(panel, signal, config)
+def make_loop(panel: BarPanel, signal: SignalProvider, config: BacktestConfig) -> BarBacktest:
+    """Return the bars-only backtest of ``panel`` (not yet run)."""
     return BarBacktest(panel, signal, config)
 
 

@@ -44,7 +44,9 @@ import pandas as pd
 
 from rrr_live.domain.bars import interval_ns
 from rrr_live.domain.errors import BacktestInputError
+from rrr_live.domain.events import TradeTick
 from rrr_live.domain.instrument import Instrument, Rounding, to_grid_against
+from rrr_live.domain.market import BookUpdate, BookUpdateKind, MarketEvent
 from rrr_live.domain.orders import Side
 
 Row = tuple[Side, int, int]
@@ -178,3 +180,19 @@ def ticks_from_bars(
     )
     frame = frame.sort_values(["ts_ns", "_close_first", "symbol"], kind="stable")
     return frame.drop(columns="_close_first").reset_index(drop=True)
+
+
+def market_events(messages: list[Message], symbols: Sequence[str]) -> list[MarketEvent]:
+    """Turn :func:`prepare_ticks` messages into domain market-data events (same order)."""
+    out: list[MarketEvent] = []
+    for ts, sym, kind, rows in messages:
+        symbol = symbols[sym]
+        if kind == "trade":
+            side, price, size = rows[0]
+            out.append(TradeTick(ts, symbol, price, size, side))
+            continue
+        bids = tuple((p, n) for side, p, n in rows if side is Side.BUY)
+        asks = tuple((p, n) for side, p, n in rows if side is Side.SELL)
+        book_kind = BookUpdateKind.SNAPSHOT if kind == "snapshot" else BookUpdateKind.DIFF
+        out.append(BookUpdate(book_kind, symbol, ts, bids, asks))
+    return out

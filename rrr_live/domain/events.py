@@ -70,13 +70,14 @@ class ExecReport:
 
 @dataclass(frozen=True, slots=True)
 class TradeTick:
-    """A public trade; ``aggressor`` is the side of the taker."""
+    """A public trade; ``aggressor`` is the taker's side, ``trade_id`` the venue's (0: none)."""
 
     ts_ns: int
     symbol: str
     price_ticks: int
     size_lots: int
     aggressor: Side
+    trade_id: int = 0
 
 
 @dataclass(frozen=True, slots=True)

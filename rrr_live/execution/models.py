@@ -41,14 +41,17 @@ class FeeModel:
     maker_rate: float = 0.0
     taker_rate: float = 0.0
 
+    def rate(self, liquidity: Liquidity) -> float:
+        """Return the fee rate of a fill that adds (maker) or removes (taker) liquidity."""
+        return self.maker_rate if liquidity is Liquidity.MAKER else self.taker_rate
+
     def fee(self, notional: float, liquidity: Liquidity) -> float:
         """Return the fee for a fill of ``notional`` (absolute value is used)."""
-        rate = self.maker_rate if liquidity is Liquidity.MAKER else self.taker_rate
-        return abs(notional) * rate
+        return abs(notional) * self.rate(liquidity)
 
     def taker_fees(self, notional: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
-        """Vectorized taker fees."""
-        return np.abs(notional) * self.taker_rate
+        """Vectorized taker fees (the same rule as :meth:`fee`)."""
+        return np.abs(notional) * self.rate(Liquidity.TAKER)
 
 
 @dataclass(frozen=True, slots=True)

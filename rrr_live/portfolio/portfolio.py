@@ -1,8 +1,8 @@
 """Portfolio: positions, cash, average-cost PnL, exposure, equity and high-water mark.
 
 State is held in arrays indexed by symbol, so a whole decision batch of fills or marks is one
-vectorized update; the scalar :meth:`Portfolio.apply_fill` goes through the same code. Positions
-are integer lots (exact: a position is the sum of its fills); cash and PnL are float64.
+vectorized update; the single-fill :meth:`Portfolio.apply_fill` goes through the same code.
+Positions are integer lots (exact: a position is the sum of its fills); cash and PnL are float64.
 
 Accounting identities (tested): ``cash = initial - sum(signed_qty * price) - fees`` and
 ``equity - initial = realized + unrealized - fees``.
@@ -16,6 +16,7 @@ import numpy as np
 import numpy.typing as npt
 
 from rrr_live.domain.events import Fill
+from rrr_live.portfolio.numeric import fsum
 
 F64 = npt.NDArray[np.float64]
 I64 = npt.NDArray[np.int64]
@@ -30,40 +31,17 @@ def average_cost_update(pos: F64, avg: F64, qty: F64, price: F64) -> tuple[F64, 
     """
     new_pos = pos + qty
     same = pos * qty >= 0
-    closed = np.where(same, 0.0, np.minimum(np.abs(qty), np.abs(pos)))
+    abs_pos, abs_qty = np.abs(pos), np.abs(qty)
+    # multiplying by a mask selects exactly (x * 1 == x, x * 0 == 0 for finite x >= 0) and costs
+    # less than np.where on the few symbols of a batch
+    closed = np.minimum(abs_qty, abs_pos) * ~same
     realized = closed * (price - avg) * np.sign(pos)
     grown = np.abs(new_pos)
-    blended = np.divide(
-        avg * np.abs(pos) + price * np.abs(qty),
-        grown,
-        out=np.zeros_like(grown),
-        where=grown > 0,
-    )
-    flipped = np.abs(qty) > np.abs(pos)
-    new_avg = np.where(same, blended, np.where(flipped, price, np.where(new_pos == 0, 0.0, avg)))
-    return new_pos, new_avg, realized
-
-
-def average_cost_update_scalar(
-    pos: float, avg: float, qty: float, price: float
-) -> tuple[float, float, float]:
-    """Scalar :func:`average_cost_update` with bit-identical float results (same operations).
-
-    Returns:
-        ``(new_pos, new_avg, realized)``.
-    """
-    new_pos = pos + qty
-    same = pos * qty >= 0
-    closed = 0.0 if same else min(abs(qty), abs(pos))
-    sign = 1.0 if pos > 0 else (-1.0 if pos < 0 else 0.0)
-    realized = closed * (price - avg) * sign
-    if same:
-        grown = abs(new_pos)
-        new_avg = (avg * abs(pos) + price * abs(qty)) / grown if grown > 0 else 0.0
-    elif abs(qty) > abs(pos):
-        new_avg = price
-    else:
-        new_avg = 0.0 if new_pos == 0 else avg
+    # grown is 0 where the trade closes the position (blended unused) or pos == qty == 0
+    # (numerator 0): divide by 1 there
+    blended = (avg * abs_pos + price * abs_qty) / (grown + (grown == 0))
+    flipped = abs_qty > abs_pos
+    new_avg = np.where(same, blended, np.where(flipped, price, avg * (new_pos != 0)))
     return new_pos, new_avg, realized
 
 
@@ -96,6 +74,7 @@ class Portfolio:
         self.avg_price: F64 = np.zeros(n)
         self.realized: F64 = np.zeros(n)
         self.last_price: F64 = np.full(n, np.nan)
+        self._all_marked = False
         self.fees_paid = 0.0
         self.traded_notional = 0.0
         self.n_fills = 0
@@ -108,18 +87,20 @@ class Portfolio:
         """Apply one fill per symbol index (indices must be unique within a call)."""
         if len(idx) == 0:
             return
-        if len(idx) > 1 and len(np.unique(idx)) != len(idx):
+        if len(idx) > 1 and len(set(idx.tolist())) != len(idx):
             raise ValueError("apply_fills needs unique symbol indices; split the batch")
-        qty = signed_lots * self.lot[idx]
-        pos = self.position_lots[idx] * self.lot[idx]
+        lot = self.lot[idx]
+        qty = signed_lots * lot
+        pos = self.position_lots[idx] * lot
         _, new_avg, realized = average_cost_update(pos, self.avg_price[idx], qty, price)
         self.position_lots[idx] += signed_lots
         self.avg_price[idx] = new_avg
         self.realized[idx] += realized
         notional = qty * price
-        self.cash -= float(notional.sum()) + float(fee.sum())
-        self.fees_paid += float(fee.sum())
-        self.traded_notional += float(np.abs(notional).sum())
+        fees = float(fsum(fee))
+        self.cash -= float(fsum(notional)) + fees
+        self.fees_paid += fees
+        self.traded_notional += float(fsum(np.abs(notional)))
         self.n_fills += len(idx)
         unmarked = np.isnan(self.last_price[idx])
         if unmarked.any():
@@ -153,16 +134,33 @@ class Portfolio:
         i = self.index[symbol]
         return float(self.position_lots[i] * self.lot[i])
 
-    def _marks(self) -> F64:
-        return np.where(np.isnan(self.last_price), self.avg_price, self.last_price)
+    def marks(self) -> F64:
+        """Return the mark of every symbol (its average cost where it was never marked).
+
+        Marks are never unset, so once every symbol has one this is ``last_price`` itself
+        (read it, do not write it).
+        """
+        if self._all_marked:
+            return self.last_price
+        unmarked = np.isnan(self.last_price)
+        if not unmarked.any():
+            self._all_marked = True
+            return self.last_price
+        return np.where(unmarked, self.avg_price, self.last_price)
 
     def position_notional(self) -> F64:
         """Return signed marked notional per symbol."""
-        return self.positions() * self._marks()
+        return self.positions() * self.marks()
+
+    def valuation(self) -> tuple[float, float, float]:
+        """Return ``(equity, gross exposure, net exposure)`` at the current marks."""
+        notional = self.position_notional()
+        net = float(fsum(notional))
+        return self.cash + net, float(fsum(np.abs(notional))), net
 
     def market_value(self) -> float:
         """Return the signed marked value of all positions."""
-        return float(self.position_notional().sum())
+        return float(fsum(self.position_notional()))
 
     def equity(self) -> float:
         """Return cash plus marked positions."""
@@ -170,7 +168,7 @@ class Portfolio:
 
     def gross_exposure(self) -> float:
         """Return the sum of absolute marked position notionals."""
-        return float(np.abs(self.position_notional()).sum())
+        return float(fsum(np.abs(self.position_notional())))
 
     def net_exposure(self) -> float:
         """Return the signed sum of marked position notionals."""
@@ -178,7 +176,7 @@ class Portfolio:
 
     def unrealized(self) -> F64:
         """Return unrealized PnL per symbol against the average cost."""
-        return self.positions() * (self._marks() - self.avg_price)
+        return self.positions() * (self.marks() - self.avg_price)
 
     def update_high_water_mark(self, equity: float | None = None) -> float:
         """Raise the high-water mark to ``equity`` (default: current equity) and return it."""

@@ -28,6 +28,8 @@ from typing import Literal
 import numpy as np
 import numpy.typing as npt
 
+from rrr_live.portfolio.numeric import fsum
+
 F64 = npt.NDArray[np.float64]
 I64 = npt.NDArray[np.int64]
 
@@ -116,7 +118,7 @@ class Strategy:
     def portfolio_weights(self, base_w: F64, current_w: F64, others_gross: float = 0.0) -> F64:
         """Steps 3-4 on :meth:`base_weights`: gross-leverage cap and turnover control."""
         w = base_w
-        gross = float(np.abs(np.where(w == w, w, current_w)).sum())
+        gross = float(fsum(np.abs(np.where(w == w, w, current_w))))
         room = max(0.0, self.config.max_gross_leverage - others_gross)
         if gross > room:
             w = w * (room / gross)
@@ -128,7 +130,8 @@ class Strategy:
         if cfg.rebalance_threshold > 0:
             # the band only holds back resizing of an existing position; entries, exits and
             # flips always go through
-            dw[(w * current_w > 0) & (np.abs(dw) < cfg.rebalance_threshold)] = 0.0
+            # (as a mask product: a held-back move becomes +-0.0, and current + -0.0 == current)
+            dw = dw * ~((w * current_w > 0) & (np.abs(dw) < cfg.rebalance_threshold))
         if cfg.max_turnover is not None:
             total = float(np.nansum(np.abs(dw)))
             if total > cfg.max_turnover:
@@ -154,5 +157,8 @@ class Strategy:
         # position back), then truncate toward zero
         target_lots = np.trunc(raw * (1.0 + 1e-12) + np.copysign(1e-9, raw))
         delta = target_lots - position_lots
-        skip = ~(np.abs(delta) * (lot * price) >= min_notional)
+        if min_notional.any():
+            skip = ~(np.abs(delta) * (lot * price) >= min_notional)
+        else:  # the same test without a minimum: only a NaN delta fails it
+            skip = np.isnan(delta)
         return np.where(skip, 0.0, delta).astype(np.int64)

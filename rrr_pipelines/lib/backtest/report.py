@@ -87,13 +87,15 @@ def report_config(
 
     ``max_drawdown`` defaults to 60 % rather than the live default of 2 %: over 1999-2018 the
     indices fell by half twice, and a report that halts every baseline in its first weeks
-    would say nothing about the strategies.
+    would say nothing about the strategies. For the same reason the halt policy is
+    ``"freeze"`` (cancel open orders, keep positions): with the live default ``"flatten"`` the
+    60 % backstop would turn buy-and-hold into a stop-loss strategy that sells the 2002 low.
     """
     return BacktestConfig(
         initial_cash=initial_cash,
         fees=FeeModel(maker_rate=0.0, taker_rate=taker_fee_bps * 1e-4),
         impact=ImpactModel(half_spread_bps=half_spread_bps, impact_coef=impact_coef),
-        risk=RiskLimits(max_drawdown=max_drawdown),
+        risk=RiskLimits(max_drawdown=max_drawdown, on_halt="freeze"),
     )
 
 

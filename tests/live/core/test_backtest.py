@@ -24,6 +24,8 @@ def test_buy_and_hold_sp500_equals_the_analytic_result():
         strategy=HOLD,
         fees=FeeModel(taker_rate=0.0002),
         impact=ImpactModel(half_spread_bps=1.0, impact_coef=0.1),
+        # the default 2 % drawdown halt fires in January 1999; "freeze" keeps the position
+        risk=RiskLimits(on_halt="freeze"),
     )
     result = run_backtest(bars, BuyAndHold(), cfg)
     c0, o1, c_end = bars.close.iloc[0], bars.open.iloc[1], bars.close.iloc[-1]
@@ -151,11 +153,25 @@ def test_risk_denials_and_halt_are_recorded():
     halting = BacktestConfig(
         risk=RiskLimits(max_drawdown=0.001), strategy=StrategyConfig(max_gross_leverage=3)
     )
+    frozen = run_backtest(
+        bars, TimeSeriesMomentum(3), replace(halting, risk=replace(halting.risk, on_halt="freeze"))
+    )
+    assert frozen.state_changes and frozen.state_changes[-1].new.value == "halted"
+    halted_at = pd.Timestamp(frozen.state_changes[-1].ts_ns, unit="ns", tz="UTC")
+    assert (frozen.orders.ts < halted_at).all()  # freeze: nothing sent while HALTED
+    assert (frozen.fills.ts <= halted_at).all()
+    assert (frozen.equity.state[frozen.equity.ts >= halted_at] == "halted").all()
+    # flatten (the default): the halting decision closes every position, then nothing
     res = run_backtest(bars, TimeSeriesMomentum(3), halting)
-    assert res.state_changes and res.state_changes[-1].new.value == "halted"
-    halted_at = pd.Timestamp(res.state_changes[-1].ts_ns, unit="ns", tz="UTC")
-    assert (res.orders.ts < halted_at).all()  # nothing sent while HALTED
-    assert (res.fills.ts <= halted_at).all()
+    assert res.state_changes == frozen.state_changes
+    closing = res.orders[res.orders.ts == halted_at]
+    assert len(closing) and (res.orders.ts <= halted_at).all()
+    held = frozen.fills.assign(n=np.where(frozen.fills.side == "buy", 1, -1) * frozen.fills.qty)
+    held = held[held.ts <= halted_at].groupby("symbol").n.sum()
+    expected = held[held.abs() > 1e-9]
+    assert sorted(closing.symbol) == sorted(expected.index)
+    signed = np.where(res.fills.side == "buy", 1, -1) * res.fills.qty
+    assert res.fills.assign(n=signed).groupby("symbol").n.sum().abs().max() < 1e-9
     assert (res.equity.state[res.equity.ts >= halted_at] == "halted").all()
 
 

@@ -9,7 +9,8 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, 
 from rrr_live.domain.events import Fill, Liquidity
 from rrr_live.domain.orders import Side
 from rrr_live.portfolio.portfolio import Portfolio
-from rrr_live.risk.limits import REASONS, RiskEngine, RiskLimits
+from rrr_live.risk.limits import RiskEngine, RiskLimits
+from rrr_live.risk.reasons import LABELS, DenyReason
 from rrr_live.risk.state import Approved, Denied, TradingState
 
 
@@ -102,31 +103,31 @@ def test_pre_trade_limits_name_the_reason():
         )
     )
     assert risk.check("A", 30, 10.0, 0) == Approved()
-    assert risk.check("A", 50, 10.0, 0) == Denied("order notional limit")
-    assert risk.check("A", 10, 10.0, 0, limit_price=10.2, mid=10.0) == Denied(
-        "price outside band around mid"
-    )
+    assert risk.check("A", 50, 10.0, 0) == Denied(DenyReason.ORDER_NOTIONAL)
+    assert risk.check("A", 10, 10.0, 0, limit_price=10.2, mid=10.0) == Denied(DenyReason.PRICE_BAND)
     p.apply_fill(fill("A", Side.BUY, 40, 10.0))
-    assert risk.check("A", 20, 10.0, 0) == Denied("position limit")
+    assert risk.check("A", 20, 10.0, 0) == Denied(DenyReason.POSITION)
     assert risk.check("A", -20, 10.0, 0) == Approved()  # reducing is always fine
     p.apply_fill(fill("B", Side.BUY, 20, 10.0))
-    assert risk.check("B", 15, 10.0, 0) == Denied("net notional limit")
+    assert risk.check("B", 15, 10.0, 0) == Denied(DenyReason.NET)
     assert risk.check("B", -30, 10.0, 0) == Approved()  # net shrinks
     p.apply_fill(fill("B", Side.SELL, 60, 10.0))  # B = -40: gross 800, net 0
-    assert risk.check("B", -5, 10.0, 0) == Denied("gross notional limit")
+    assert risk.check("B", -5, 10.0, 0) == Denied(DenyReason.GROSS)
 
 
 def test_batch_checks_are_sequential_in_batch_order():
     _, risk = make(RiskLimits(max_gross_notional=500, max_drawdown=0.5))
     codes = risk.check_batch(0, np.array([0, 1]), np.array([30.0, 30.0]), np.array([10.0, 10.0]))
-    assert [REASONS[c] for c in codes] == ["", "gross notional limit"]
+    assert [LABELS[c] for c in codes] == ["", "gross notional limit"]
 
 
 def test_order_rate_limit_window():
     _, risk = make(RiskLimits(max_orders_per_window=2, rate_window_ns=100, max_drawdown=0.5))
-    codes = risk.check_batch(0, np.array([0, 1, 0]), np.ones(3), np.full(3, 10.0))
-    assert [REASONS[c] for c in codes] == ["", "", "order rate limit"]
-    assert risk.check("A", 1, 10.0, 99) == Denied("order rate limit")
+    codes = risk.check_batch(0, np.array([0, 1]), np.ones(2), np.full(2, 10.0))
+    assert [LABELS[c] for c in codes] == ["", ""]
+    codes = risk.check_batch(0, np.array([0]), np.ones(1), np.full(1, 10.0))
+    assert [LABELS[c] for c in codes] == ["order rate limit"]
+    assert risk.check("A", 1, 10.0, 99) == Denied(DenyReason.RATE)
     assert risk.check("A", 1, 10.0, 100) == Approved()
 
 
@@ -136,12 +137,12 @@ def test_price_move_breach_reduces_then_recovers_and_drawdown_halts():
     assert risk.on_mark(1) is TradingState.ACTIVE
     p.mark_symbol("A", 11.5)  # 517.5 > 500 by price alone
     assert risk.on_mark(2) is TradingState.REDUCING
-    assert risk.check("A", 1, 11.5, 3) == Denied("reducing only")
-    assert risk.check("A", -50, 11.5, 3) == Denied("reducing only")  # would flip
+    assert risk.check("A", 1, 11.5, 3) == Denied(DenyReason.REDUCING_ONLY)
+    assert risk.check("A", -50, 11.5, 3) == Denied(DenyReason.REDUCING_ONLY)  # would flip
     assert risk.check("A", -5, 11.5, 3) == Approved()
     p.mark_symbol("A", 11.0)  # 495: within the limit, but equity 1045 vs high-water mark 1067.5
     assert risk.on_mark(4) is TradingState.HALTED  # 1 - 1045 / 1067.5 = 2.1 % >= 2 %
-    assert risk.check("A", -1, 11.0, 5) == Denied("halted")
+    assert risk.check("A", -1, 11.0, 5) == Denied(DenyReason.HALTED)
     assert [c.new for c in risk.machine.history] == [TradingState.REDUCING, TradingState.HALTED]
     risk.machine.reset(6)
     assert risk.state is TradingState.ACTIVE
@@ -159,7 +160,7 @@ def test_reducing_returns_to_active_when_the_breach_clears():
 def test_equity_basis_scales_limits():
     _, risk = make(RiskLimits(max_position_notional=0.5, basis="equity", max_drawdown=0.5))
     assert risk.check("A", 50, 10.0, 0) == Approved()  # 500 <= 0.5 * 1000
-    assert risk.check("A", 51, 10.0, 0) == Denied("position limit")
+    assert risk.check("A", 51, 10.0, 0) == Denied(DenyReason.POSITION)
 
 
 class RiskInvariants(RuleBasedStateMachine):
