@@ -27,13 +27,14 @@ import os
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
 
 from rrr_live.errors import RRRError
+from rrr_pipelines.lib.ml.baselines import fit_ridge_frame
 from rrr_pipelines.lib.ml.dataset import to_training_data
 from rrr_pipelines.lib.ml.predict import predict_rows
 from rrr_pipelines.lib.ml.splits import Segments, SplitConfig, SplitError, make_segments
@@ -117,6 +118,8 @@ class FoldResult:
         trained: The ensemble trained on the fold's training window.
         predictions: Stacked forecasts of the kept test rows, indexed by ``(ts, symbol)``.
         seconds: Wall time of the fold.
+        baselines: Score baselines refitted on the fold's training window (``ridge``), on the
+            same test rows, so that they are judged out of sample like the model.
     """
 
     plan: FoldPlan
@@ -124,6 +127,7 @@ class FoldResult:
     trained: TrainedEnsemble
     predictions: pd.Series
     seconds: float
+    baselines: dict[str, pd.Series] = field(default_factory=dict)
 
     def summary(self) -> dict[str, Any]:
         """Per-fold row of the fold table: boundaries, kept rows and weight hashes."""
@@ -143,11 +147,21 @@ class FoldResult:
 
 @dataclass(frozen=True)
 class WalkForwardResult:
-    """All folds and their concatenated out-of-sample forecasts."""
+    """All folds and their concatenated out-of-sample forecasts (model and score baselines)."""
 
     folds: tuple[FoldResult, ...]
     predictions: pd.Series
     seconds: float
+    baselines: dict[str, pd.Series] = field(default_factory=dict)
+
+    def scores_frame(self) -> pd.DataFrame:
+        """``ts, symbol, fold, ensemble, <baselines>`` rows of every test fold."""
+        parts = []
+        for f in self.folds:
+            part = pd.DataFrame({"ensemble": f.predictions, **f.baselines})
+            part["fold"] = f.plan.index
+            parts.append(part)
+        return pd.concat(parts).sort_index().reset_index()
 
     def table(self) -> pd.DataFrame:
         """One row per fold (weights hashes dropped)."""
@@ -295,8 +309,10 @@ def train_fold(
         [part.loc[test, "ts"].to_numpy(), part.loc[test, "symbol"].to_numpy()],
         names=["ts", "symbol"],
     )
-    series = pd.Series(preds, index=index, name="score")
-    return FoldResult(plan, segments, trained, series, time.perf_counter() - started)
+    series = pd.Series(preds, index=index, name="ensemble")
+    ridge = fit_ridge_frame(part, list(feature_names)).predict_frame(part.loc[test])
+    baselines = {"ridge": pd.Series(np.asarray(ridge, dtype=np.float64), index=index, name="ridge")}
+    return FoldResult(plan, segments, trained, series, time.perf_counter() - started, baselines)
 
 
 def _train_fold_args(args: tuple[Any, ...]) -> FoldResult:
@@ -356,4 +372,8 @@ def run_walk_forward(
     preds = pd.concat([r.predictions for r in results]).sort_index()
     if preds.index.duplicated().any():
         raise WalkForwardError("test folds overlap")  # plan_folds tiles; this guards misuse
-    return WalkForwardResult(tuple(results), preds, time.perf_counter() - started)
+    baselines = {
+        name: pd.concat([r.baselines[name] for r in results]).sort_index()
+        for name in results[0].baselines
+    }
+    return WalkForwardResult(tuple(results), preds, time.perf_counter() - started, baselines)

@@ -3,17 +3,14 @@
 from __future__ import annotations
 
 import itertools
-from datetime import UTC, datetime
 
 import numpy as np
 import pandas as pd
 import pytest
-import torch
 
 from rrr_live.features import default_spec
 from rrr_pipelines.lib.ml.dataset import DatasetConfig, build_training_set, to_training_data
 from rrr_pipelines.lib.ml.training import train_ensemble
-from rrr_pipelines.lib.ml.training_config import EnsembleConfig, MemberConfig
 from rrr_pipelines.lib.ml.walkforward import (
     WalkForwardConfig,
     WalkForwardError,
@@ -24,33 +21,9 @@ from rrr_pipelines.lib.ml.walkforward import (
     run_walk_forward,
     train_fold,
 )
-from rrr_pipelines.lib.sources.bundled import BundledSource
+from tests.pipelines.walkforward.conftest import tiny
 
 DATASET = DatasetConfig(horizon=5, embargo=5)
-START, END = datetime(2004, 1, 1, tzinfo=UTC), datetime(2012, 1, 1, tzinfo=UTC)
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-@pytest.fixture(scope="module")
-def bars() -> pd.DataFrame:
-    return BundledSource().fetch(START, END)
-
-
-@pytest.fixture(scope="module")
-def built(bars):
-    return build_training_set(bars, default_spec(), DATASET)
-
-
-def _tiny() -> EnsembleConfig:
-    member = MemberConfig("mlp", "mlp", {"hidden": 8, "layers": 1}, max_epochs=2, batch_size=256)
-    return EnsembleConfig(members=(member,), seed=3, num_threads=1, accelerator="cpu")
 
 
 def _grid(frame: pd.DataFrame) -> pd.DatetimeIndex:
@@ -108,8 +81,8 @@ def test_purge_and_embargo_on_every_fold_boundary(built):
 def test_one_fold_reproduces_the_one_shot_training(built):
     frame, segments = built
     names = list(default_spec().names)
-    one_shot = train_ensemble(_tiny(), to_training_data(frame, names))
-    fold = train_fold(frame, plan_from_segments(segments), names, _tiny(), 5, 5)
+    one_shot = train_ensemble(tiny(), to_training_data(frame, names))
+    fold = train_fold(frame, plan_from_segments(segments), names, tiny(), 5, 5)
     assert fold.trained.members["mlp"].weights_sha256 == one_shot.members["mlp"].weights_sha256
     assert fold.trained.stacking.weights == one_shot.stacking.weights
 
@@ -127,8 +100,8 @@ def test_no_look_ahead_across_folds(bars, built):
         shaken.loc[later, col] = shaken.loc[later, col].to_numpy() * factor
     shaken.loc[later, "volume"] = shaken.loc[later, "volume"].to_numpy() * 3.0
     frame2, _ = build_training_set(shaken, default_spec(), DATASET)
-    a = train_fold(frame, plan, names, _tiny(), 5, 5)
-    b = train_fold(frame2, plan, names, _tiny(), 5, 5)
+    a = train_fold(frame, plan, names, tiny(), 5, 5)
+    b = train_fold(frame2, plan, names, tiny(), 5, 5)
     assert a.trained.members["mlp"].weights_sha256 == b.trained.members["mlp"].weights_sha256
     before = a.predictions.index.get_level_values("ts") < cut
     assert before.sum() > 50
@@ -140,7 +113,7 @@ def test_run_walk_forward_concatenates_and_logs(built):
     frame, segments = built
     plans = plan_folds(frame["ts"], holdout_boundary(segments), WalkForwardConfig())[:2]
     lines: list[str] = []
-    result = run_walk_forward(frame, list(default_spec().names), _tiny(), plans, horizon=5,
+    result = run_walk_forward(frame, list(default_spec().names), tiny(), plans, horizon=5,
                               embargo=5, log=lines.append)  # fmt: skip
     assert len(lines) == 2 and lines[0].startswith("walk-forward fold 1/2")
     assert result.predictions.index.is_monotonic_increasing
