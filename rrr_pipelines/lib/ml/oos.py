@@ -28,6 +28,9 @@ from rrr_pipelines.lib.ml.metrics import pooled_ic
 from rrr_pipelines.lib.ml.walkforward import WalkForwardResult
 
 
+LINEAGE_COLUMNS = ("ts", "symbol", "fold", "train_start", "train_end")
+
+
 @dataclass(frozen=True)
 class OOSReport:
     """The concatenated out-of-sample evaluation and its per-fold breakdown.
@@ -60,6 +63,8 @@ def _fold_rows(
         target = labels.reindex(idx)
         row: dict[str, Any] = {
             "fold": int(fold),
+            "train_start": str(part["train_start"].iloc[0]) if "train_start" in part else "",
+            "train_end": str(part["train_end"].iloc[0]) if "train_end" in part else "",
             "test_start": str(part["ts"].min().date()),
             "test_end": str(part["ts"].max().date()),
             "rows": len(part),
@@ -99,7 +104,7 @@ def evaluate_oos(
     scores = (
         walk_forward.scores_frame() if isinstance(walk_forward, WalkForwardResult) else walk_forward
     )
-    names = [c for c in scores.columns if c not in ("ts", "symbol", "fold")]
+    names = [c for c in scores.columns if c not in LINEAGE_COLUMNS]
     index = pd.MultiIndex.from_frame(scores[["ts", "symbol"]])
     series = {n: pd.Series(scores[n].to_numpy(np.float64), index=index, name=n) for n in names}
     report = evaluate_holdout(

@@ -155,11 +155,17 @@ class WalkForwardResult:
     baselines: dict[str, pd.Series] = field(default_factory=dict)
 
     def scores_frame(self) -> pd.DataFrame:
-        """``ts, symbol, fold, ensemble, <baselines>`` rows of every test fold."""
+        """``ts, symbol, fold, train_start, train_end, ensemble, <baselines>`` of every test row.
+
+        ``train_start``/``train_end`` are the first and last timestamps of the fold's kept
+        training rows (train, validation and stacking), the fold's lineage.
+        """
         parts = []
         for f in self.folds:
             part = pd.DataFrame({"ensemble": f.predictions, **f.baselines})
-            part["fold"] = f.plan.index
+            part.insert(0, "fold", f.plan.index)
+            part.insert(1, "train_start", str(f.segments.train.start))
+            part.insert(2, "train_end", str(f.segments.stacking.end))
             parts.append(part)
         return pd.concat(parts).sort_index().reset_index()
 

@@ -15,7 +15,7 @@ from click.testing import CliRunner
 
 from rrr_live.features import default_spec
 from rrr_live.models import verdict as rule
-from rrr_pipelines.defs.ml.assets import ensemble_model, features, training_set
+from rrr_pipelines.defs.ml.assets import ensemble_model, features, training_set, walk_forward
 from rrr_pipelines.defs.ml.evaluation import (
     model_evaluation,
     promotion_gate,
@@ -103,9 +103,14 @@ def test_every_candidate_is_registered_with_its_own_evaluations_verdict(
         "mlflow": MlflowResource(tracking_uri=mlflow_tracking_uri),
         "gate": IMPOSSIBLE,
     }
-    chain = [features, training_set, ensemble_model, model_evaluation, promotion_gate,
-             registered_model, registered_baseline]  # fmt: skip
-    run_config = {"ops": {"ensemble_model": {"config": {"max_epochs": 1}}}}
+    chain = [features, training_set, ensemble_model, walk_forward, model_evaluation,
+             promotion_gate, registered_model, registered_baseline]  # fmt: skip
+    run_config = {
+        "ops": {
+            "ensemble_model": {"config": {"max_epochs": 1}},
+            "walk_forward": {"config": {"max_epochs": 1, "retrain_every": 7}},
+        }
+    }
     registry = ModelRegistry(mlflow_tracking_uri)
     home = tmp_path / "dagster-home"
     home.mkdir()
@@ -185,9 +190,11 @@ def _assert_candidate_risk(meta: dict, observed: dict) -> None:
         meta["risk.gross_exposure"].value
     )
     assert observed["var_99_1d"] == pytest.approx(meta["risk.var_99_1d"].value / equity)
+    # the gate judges the worst dynamic stress loss (OOS scores, live limits), a fraction
     assert observed["worst_stress_loss"] == pytest.approx(
-        meta["risk.worst_stress_loss"].value / equity
+        meta["risk.worst_dynamic_stress_loss"].value
     )
+    assert "Lehman" in meta["dynamic_stress"].value
     assert "Dot-com" in meta["risk.historical"].value and "hs" in meta["risk.var_table"].value
 
 
