@@ -27,7 +27,6 @@ from rrr_pipelines.lib.ml.evaluation import (
 from rrr_pipelines.lib.ml.metrics import pooled_ic
 from rrr_pipelines.lib.ml.walkforward import WalkForwardResult
 
-
 LINEAGE_COLUMNS = ("ts", "symbol", "fold", "train_start", "train_end")
 
 
