@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+import multiprocessing
 import os
 import time
 from collections.abc import Callable, Sequence
@@ -115,7 +116,8 @@ class FoldResult:
     Attributes:
         plan: Its boundaries.
         segments: The purged, embargoed segments (row positions into the fold's rows).
-        trained: The ensemble trained on the fold's training window.
+        trained: The ensemble trained on the fold's training window (``None`` when the fold ran
+            in a worker process: networks stay there; their hashes come back in ``weights``).
         predictions: Stacked forecasts of the kept test rows, indexed by ``(ts, symbol)``.
         seconds: Wall time of the fold.
         baselines: Score baselines refitted on the fold's training window (``ridge``), on the
@@ -124,10 +126,11 @@ class FoldResult:
 
     plan: FoldPlan
     segments: Segments
-    trained: TrainedEnsemble
+    trained: TrainedEnsemble | None
     predictions: pd.Series
     seconds: float
     baselines: dict[str, pd.Series] = field(default_factory=dict)
+    weights: dict[str, str] = field(default_factory=dict)
 
     def summary(self) -> dict[str, Any]:
         """Per-fold row of the fold table: boundaries, kept rows and weight hashes."""
@@ -141,7 +144,7 @@ class FoldResult:
             "test_first": str(self.predictions.index.get_level_values("ts").min()),
             "test_last": str(self.predictions.index.get_level_values("ts").max()),
             "seconds": round(self.seconds, 2),
-            "weights_sha256": {n: r.weights_sha256 for n, r in self.trained.members.items()},
+            "weights_sha256": dict(self.weights),
         }
 
 
@@ -318,11 +321,18 @@ def train_fold(
     series = pd.Series(preds, index=index, name="ensemble")
     ridge = fit_ridge_frame(part, list(feature_names)).predict_frame(part.loc[test])
     baselines = {"ridge": pd.Series(np.asarray(ridge, dtype=np.float64), index=index, name="ridge")}
-    return FoldResult(plan, segments, trained, series, time.perf_counter() - started, baselines)
+    weights = {n: r.weights_sha256 for n, r in trained.members.items()}
+    seconds = time.perf_counter() - started
+    return FoldResult(plan, segments, trained, series, seconds, baselines, weights)
 
 
 def _train_fold_args(args: tuple[Any, ...]) -> FoldResult:
     return train_fold(*args)
+
+
+def _train_fold_in_worker(args: tuple[Any, ...]) -> FoldResult:
+    """A fold for another process: everything but the networks (hashes stay in ``weights``)."""
+    return replace(train_fold(*args), trained=None)
 
 
 def run_walk_forward(
@@ -362,8 +372,9 @@ def run_walk_forward(
         iterator: Any = map(_train_fold_args, jobs)
         pool = None
     else:
-        pool = ProcessPoolExecutor(workers)
-        iterator = pool.map(_train_fold_args, jobs)
+        # spawn: a forked child would inherit torch's thread pools mid-state
+        pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
+        iterator = pool.map(_train_fold_in_worker, jobs)
     try:
         for res in iterator:
             results.append(res)
