@@ -251,24 +251,25 @@ def _checks(ev: GateEvidence, c: GateCriteria, criteria_set: str) -> list[Check]
     base = ev.best_baseline or "no baseline"
     sharpe: Check = (
         ("sharpe", ev.sharpe, ev.best_baseline_sharpe + c.min_sharpe_margin,
-         f"holdout Sharpe after costs {{o}} does not beat {base} (Sharpe {{t}})")
+         f"OOS Sharpe after costs {{o}} does not beat {base} (Sharpe {{t}})")
         if criteria_set == rule.MODEL_SET
         else ("sharpe", ev.sharpe, BASELINE_MIN_SHARPE,
-              "holdout Sharpe after costs {o} is not positive (> {t})")
+              "OOS Sharpe after costs {o} is not positive (> {t})")
     )  # fmt: skip
     checks: list[Check] = [
-        ("ic_t_nw", ev.ic_t_nw, c.min_ic_t_stat, "holdout IC Newey-West t {o} is not >= {t}"),
+        ("ic_t_nw", ev.ic_t_nw, c.min_ic_t_stat, "OOS IC Newey-West t {o} is not >= {t}"),
         ("ic_ci_low", ev.ic_ci_low, c.min_ic_ci_low,
-         "holdout IC 95 % CI lower bound {o} is not > {t}"),
+         "OOS IC 95 % CI lower bound {o} is not > {t}"),
         sharpe,
         ("max_drawdown", ev.max_drawdown, c.max_drawdown,
-         "holdout max drawdown {o} exceeds the limit {t}"),
+         "OOS max drawdown {o} exceeds the limit {t}"),
         ("latency_p95_ms", _num(ev.latency_p95_ms), c.max_latency_p95_ms,
          "inference p95 latency {o} ms exceeds the budget {t} ms"),
         ("var_99_1d", _risk_fraction(ev.risk, "var_99_1d"), c.max_var_99_1d,
          "1-day 99 % VaR {o} of portfolio value exceeds the limit {t}"),
         ("worst_stress_loss", _risk_fraction(ev.risk, "worst_stress_loss"),
-         c.max_worst_stress_loss, "worst stress loss {o} of portfolio value exceeds the limit {t}"),
+         c.max_worst_stress_loss,
+         "worst dynamic stress loss {o} of portfolio value exceeds the limit {t}"),
     ]  # fmt: skip
     keys = rule.CRITERIA_SETS[criteria_set]
     return [check for check in checks if check[0] in keys]
