@@ -114,7 +114,9 @@ def _dynamic_risk(
     )
 
     static, meta = _candidate_risk(context, backtest, bars)
-    table = dynamic_stress(bars, scores, crisis_windows(bars, span))
+    ts = scores.index.get_level_values("ts")
+    oos = scores[(ts >= span[0]) & (ts <= span[1])]  # rule baselines score every bar
+    table = dynamic_stress(bars, oos, crisis_windows(bars, span))
     worst = worst_dynamic_loss(table)
     meta["risk.worst_dynamic_stress_loss"] = worst
     if static is None or not np.isfinite(worst):
@@ -368,6 +370,11 @@ def _register(
     manifest = Manifest.read(Path(row["artifact_dir"]))
     members = manifest.metadata.get("members", {})
     candidate = str(row["name"])
+    lineage = {  # on the run and the version: what it was trained on and judged by
+        "trained_before": str(manifest.metadata.get("trained_before", "")),
+        "oos.span": f"{row.get('oos_start', '')}..{row.get('oos_end', '')}",
+        "walkforward.folds": str(row.get("walk_forward_folds", "[]"))[:4900],
+    }
     run_id = registry.log_training_run(
         params={
             "candidate": candidate,
@@ -381,14 +388,9 @@ def _register(
         git_commit=git_commit(),
         model_dir=row["artifact_dir"],
         run_name=f"{candidate}-{context.run.run_id[:8]}",
-        tags={
-            "evaluation_run": evaluation_run,
-            "trained_before": str(manifest.metadata.get("trained_before", "")),
-            "oos.span": f"{row.get('oos_start', '')}..{row.get('oos_end', '')}",
-            "walkforward.folds": str(row.get("walk_forward_folds", "[]"))[:4900],
-        },
+        tags={"evaluation_run": evaluation_run, **lineage},
     )
-    version = registry.register(run_id, verdict.tags(candidate, evaluation_run))
+    version = registry.register(run_id, {**verdict.tags(candidate, evaluation_run), **lineage})
     status = "passed" if verdict.passed else "failed"
     alias = ""
     if challenger:

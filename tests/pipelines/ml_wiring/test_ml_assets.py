@@ -132,6 +132,11 @@ def test_every_candidate_is_registered_with_its_own_evaluations_verdict(
         assert ensemble["gate_verdict"] == "failed" == tags[rule.TAG_VERDICT]
         assert ensemble["alias"] == "" and tags[rule.TAG_EVALUATION_RUN] == failed.run_id
         assert tags[rule.threshold_tag("ic_t_nw")] == "1000000000.0"
+        # lineage: trained before the holdout; the folds and the OOS span it was judged on
+        folds = json.loads(tags["walkforward.folds"])
+        assert [f["fold"] for f in folds] == [0, 1]
+        assert max(f["train_end"] for f in folds) < tags["trained_before"]
+        assert tags["oos.span"].split("..")[1] < tags["trained_before"]
         assert rule.parse_verdict(tags).failing[0].key == "ic_t_nw"
         baseline = _registered(failed, "registered_baseline")
         base_tags = registry.version_tags(baseline["version"])
