@@ -100,7 +100,9 @@ class WalkForwardSettings(TrainingSettings):
     min_train_periods: int = Field(default=3, description="periods of history before fold 1")
     window: str = Field(default="expanding", description="expanding | sliding")
     max_train_periods: int = Field(default=5, description="periods in a sliding window")
-    workers: int = Field(default=1, description="folds trained at once (processes)")
+    workers: int = Field(
+        default=2, description="folds trained at once (processes; 2 cores: 90 s vs ~130 s)"
+    )
 
 
 @dg.asset(group_name=GROUP, kinds={"pytorch"})
