@@ -413,15 +413,20 @@ def _print_rows(title: str, rows: list[dict[str, Any]], columns: tuple[str, ...]
         return
     click.echo(title)
     cols = [c for c in columns if c in rows[0]]
-    click.echo("    " + "".join(f"{c:>14}" for c in cols))
+    click.echo("    " + f"{cols[0]:<28}" + "".join(f"{c:>16}" for c in cols[1:]))
     for row in rows:
-        click.echo("    " + "".join(_cell(_short_value(row.get(c))) for c in cols))
+        first = str(row.get(cols[0]))[:28]
+        rest = "".join(f"{_short_value(row.get(c)):>16}" for c in cols[1:])
+        click.echo(f"    {first:<28}{rest}")
 
 
-def _short_value(value: Any) -> Any:
-    if isinstance(value, str) and len(value) > 14:
-        return value[:10] if value[:4].isdigit() else value[:14]
-    return "n/a" if value is None else value
+def _short_value(value: Any) -> str:
+    if value is None:
+        return "n/a"
+    if isinstance(value, float):
+        return f"{value:.4f}"
+    text = str(value)
+    return text[:10] if text[:4].isdigit() else text[:16]
 
 
 def print_summary(summary: dict[str, Any], path: object) -> None:
