@@ -101,7 +101,7 @@ class WalkForwardSettings(TrainingSettings):
     window: str = Field(default="expanding", description="expanding | sliding")
     max_train_periods: int = Field(default=5, description="periods in a sliding window")
     workers: int = Field(
-        default=2, description="folds trained at once (processes; 2 cores: 90 s vs ~130 s)"
+        default=2, description="folds trained at once (processes; see bench/bench_walkforward.py)"
     )
 
 
