@@ -39,7 +39,8 @@ class DemoStep:
 
 
 ML_ASSETS = (
-    "features,training_set,ensemble_model,model_evaluation,registered_model,registered_baseline"
+    "features,training_set,ensemble_model,walk_forward,model_evaluation,registered_model,"
+    "registered_baseline"
 )
 DEMO_STEPS: list[DemoStep] = [
     DemoStep(
@@ -49,7 +50,9 @@ DEMO_STEPS: list[DemoStep] = [
         "backtest and risk reports",
         "instruments,backtest_report,var_report,var_backtest,stress_report,correlation_report",
     ),
-    DemoStep("train, evaluate on the holdout, gate, register every candidate", ML_ASSETS),
+    DemoStep(
+        "train, walk forward, gate on out-of-sample years, register every candidate", ML_ASSETS
+    ),
 ]
 # Checks whose failure is an outcome to report (a verdict), not a broken demo step.
 VERDICT_CHECKS = frozenset({"model_evaluation:promotion_gate"})
@@ -308,9 +311,10 @@ def _short(line: str, width: int = 150) -> str:
 SUMMARY_KEYS: dict[str, tuple[str, ...]] = {
     "backtest_report": ("buy_and_hold_sharpe", "momentum_12_1_sharpe", "momentum_20d_sharpe"),
     "ensemble_model": ("train_seconds",),
+    "walk_forward": ("folds", "seconds"),
     "model_evaluation": (
         "risk.var_99_1d",
-        "risk.worst_stress_loss",
+        "risk.worst_dynamic_stress_loss",
         "ensemble.ic_mean",
         "ensemble.ic_t_nw",
         "ensemble.sharpe",
@@ -332,8 +336,11 @@ def collect_summary(env: dict[str, str], outcomes: list[RunOutcome]) -> dict[str
     bars = bars_summary(env["RRR_PG_URL_RRR"], source="bundled", interval="1d")
     assets: dict[str, dict[str, Any]] = {}
     checks: dict[str, bool] = {}
+    stress: list[dict[str, Any]] = []
     for outcome in outcomes:
         checks.update(outcome.checks)
+        rows = outcome.materialized.get("model_evaluation", {}).get("dynamic_stress_rows")
+        stress = rows if isinstance(rows, list) else stress
         for key, meta in outcome.materialized.items():
             assets[key] = {
                 k: v for k, v in meta.items() if isinstance(v, int | float | str | bool)
@@ -353,6 +360,8 @@ def collect_summary(env: dict[str, str], outcomes: list[RunOutcome]) -> dict[str
         "assets": assets,
         "checks": checks,
         "holdout_comparison": _holdout_table(env) if "model_evaluation" in assets else [],
+        "oos_folds": _fold_table(env) if "model_evaluation" in assets else [],
+        "dynamic_stress": stress,
         "runs": {o.run_id: o.status for o in outcomes},
     }
 
@@ -369,7 +378,7 @@ HOLDOUT_COLUMNS = (
 
 
 def _holdout_table(env: dict[str, str]) -> list[dict[str, Any]]:
-    """The model_evaluation output: every model and baseline on the same holdout and costs."""
+    """The model_evaluation output: every model and baseline on the same OOS span and costs."""
     import pandas as pd
 
     path = Path(env["RRR_STORAGE_DIR"]) / "model_evaluation.parquet"
@@ -379,6 +388,48 @@ def _holdout_table(env: dict[str, str]) -> list[dict[str, Any]]:
     cols = ["name", *[c for c in HOLDOUT_COLUMNS if c in table.columns]]
     records: list[dict[str, Any]] = table[cols].round(4).to_dict(orient="records")
     return records
+
+
+def _fold_table(env: dict[str, str]) -> list[dict[str, Any]]:
+    """Per-fold summary of the walk-forward (recorded in the model_evaluation output)."""
+    import json
+
+    import pandas as pd
+
+    path = Path(env["RRR_STORAGE_DIR"]) / "model_evaluation.parquet"
+    if not path.exists():
+        return []
+    table = pd.read_parquet(path)
+    if "walk_forward_folds" not in table.columns or table.empty:
+        return []
+    rows: list[dict[str, Any]] = json.loads(str(table["walk_forward_folds"].iloc[0]))
+    return rows
+
+
+STRESS_COLUMNS = ("scenario", "covered", "loss", "static_loss", "halted", "bars_to_halt")
+FOLD_COLUMNS = ("fold", "train_end", "test_start", "test_end", "ensemble_ic", "ridge_ic",
+                "ensemble_return")  # fmt: skip
+
+
+def _print_rows(title: str, rows: list[dict[str, Any]], columns: tuple[str, ...]) -> None:
+    if not rows:
+        return
+    click.echo(title)
+    cols = [c for c in columns if c in rows[0]]
+    click.echo("    " + f"{cols[0]:<28}" + "".join(f"{c:>16}" for c in cols[1:]))
+    for row in rows:
+        first = str(row.get(cols[0]))[:28]
+        rest = "".join(f"{_short_value(row.get(c)):>16}" for c in cols[1:])
+        click.echo(f"    {first:<28}{rest}")
+
+
+def _short_value(value: Any) -> str:
+    if value is None:
+        return "n/a"
+    if isinstance(value, float):
+        return f"{value:.4f}"
+    text = str(value)
+    return text[:10] if text[:4].isdigit() else text[:16]
 
 
 def print_summary(summary: dict[str, Any], path: object) -> None:
@@ -395,6 +446,10 @@ def print_summary(summary: dict[str, Any], path: object) -> None:
     _print_model(
         {**assets, "__holdout__": summary.get("holdout_comparison", [])}, summary.get("gate", {})
     )
+    _print_rows("  walk-forward folds (out-of-sample):", summary.get("oos_folds", []),
+                FOLD_COLUMNS)  # fmt: skip
+    _print_rows("  dynamic stress (OOS scores, live 2 % halt, flatten):",
+                summary.get("dynamic_stress", []), STRESS_COLUMNS)  # fmt: skip
     _print_registry(summary.get("registered", []), summary.get("promotion"))
     _print_checks(summary.get("checks", {}))
     click.echo(f"  total {summary.get('seconds', '?')} s; details in {path}")
@@ -411,14 +466,18 @@ def _print_headlines(assets: dict[str, dict[str, Any]]) -> None:
 def _print_model(assets: dict[str, Any], gate: dict[str, Any]) -> None:
     rows: list[dict[str, Any]] = assets.get("__holdout__", [])
     if rows:
-        click.echo("  holdout (same segment, same costs):")
+        span = assets.get("model_evaluation", {}).get("oos_span", "")
+        click.echo(f"  out-of-sample, concatenated walk-forward folds {span} (same costs):")
         header = "    " + "".join(f"{k:>14}" for k in rows[0])
         click.echo(header)
         for row in rows:
             click.echo("    " + "".join(_cell(v) for v in row.values()))
     verdict = assets.get("model_evaluation", {}).get("verdict")
     if verdict:
-        click.echo(f"  holdout verdict: {verdict}")
+        click.echo(f"  out-of-sample verdict: {verdict}")
+    held = assets.get("model_evaluation", {}).get("holdout")
+    if held:
+        click.echo(f"  final holdout {held}: reported separately in the evaluation metadata")
     if gate:
         click.echo(f"  promotion gate: {gate.get('verdict')}")
         for reason in gate.get("reasons") or []:

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import dagster as dg
+import numpy as np
 import pandas as pd
 from pydantic import Field
 
@@ -100,51 +101,96 @@ def _candidate_risk(
     return risk, meta
 
 
+def _dynamic_risk(
+    context: dg.AssetExecutionContext, backtest: Any, bars: pd.DataFrame, scores: pd.Series,
+    span: tuple[pd.Timestamp, pd.Timestamp],
+) -> tuple[Any, pd.DataFrame, dict[str, Any]]:  # fmt: skip
+    """VaR of the candidate's OOS book and its worst **dynamic** stress loss (gate figures)."""
+    from rrr_pipelines.lib.ml.gate import RiskFigures
+    from rrr_pipelines.lib.risk.dynamic_stress import (
+        crisis_windows,
+        dynamic_stress,
+        worst_dynamic_loss,
+    )
+
+    static, meta = _candidate_risk(context, backtest, bars)
+    ts = scores.index.get_level_values("ts")
+    oos = scores[(ts >= span[0]) & (ts <= span[1])]  # rule baselines score every bar
+    table = dynamic_stress(bars, oos, crisis_windows(bars, span))
+    worst = worst_dynamic_loss(table)
+    meta["risk.worst_dynamic_stress_loss"] = worst
+    if static is None or not np.isfinite(worst):
+        return None, table, meta
+    value = static.portfolio_value
+    return RiskFigures(static.var_99_1d, worst * value, value), table, meta
+
+
+def _baseline_scores(name: str, walk_forward: pd.DataFrame, bars: pd.DataFrame) -> pd.Series:
+    """A baseline's OOS scores: refitted per fold (score baselines) or the rule's own."""
+    from rrr_pipelines.lib.ml.evaluation import rule_scores
+
+    if name in walk_forward.columns:
+        return pd.Series(
+            walk_forward[name].to_numpy(np.float64),
+            index=pd.MultiIndex.from_frame(walk_forward[["ts", "symbol"]]),
+        )
+    return rule_scores(name, bars)
+
+
+def _stress_md(table: pd.DataFrame) -> str:
+    cols = [c for c in ("scenario", "start", "end", "covered", "loss", "max_loss", "halted",
+                        "halt_date", "bars_to_halt", "static_loss", "state_path")
+            if c in table.columns]  # fmt: skip
+    return str(table[cols].round(4).to_markdown(index=False))
+
+
 @dg.asset(group_name=GROUP, deps=["market_bars"], kinds={"pandas"})
 def model_evaluation(
     context: dg.AssetExecutionContext,
     config: EvaluationSettings,
     training_set: pd.DataFrame,
     ensemble_model: pd.DataFrame,
+    walk_forward: pd.DataFrame,
     database: DatabaseResource,
 ) -> pd.DataFrame:
-    """Holdout IC metrics and cost-aware backtests of the ensemble next to the baselines.
+    """Out-of-sample evidence of the ensemble next to the baselines, then the holdout check.
 
-    The gate's risk figures describe the candidate: VaR and stresses of the book its holdout
-    backtest holds at the date of maximum gross exposure, relative to its equity then
-    (``rrr_pipelines.lib.risk.portfolio``; tables in the ``risk.*`` metadata).
+    The gate evidence is the **concatenated walk-forward OOS span** (``walk_forward``): IC
+    metrics, the cost-aware backtest (the evaluation's 60 % halt), the VaR of the book the OOS
+    backtest holds at its maximum gross, and the worst **dynamic** stress loss (the OOS scores
+    replayed through each covered crisis window with the live limits). The registered model
+    (trained before the holdout) is then checked once on the final holdout, reported
+    separately (``holdout.*`` metadata), not judged on.
     """
     from rrr_live.features import default_spec
     from rrr_live.models import load_model
     from rrr_pipelines.lib.ml.baselines import fit_ridge_frame
     from rrr_pipelines.lib.ml.dataset import to_training_data
     from rrr_pipelines.lib.ml.evaluation import HoldoutPeriod, evaluate_holdout, score_series
+    from rrr_pipelines.lib.ml.evaluation_render import cumulative_ic_png
     from rrr_pipelines.lib.ml.gate import GateEvidence, measure_inference_latency
+    from rrr_pipelines.lib.ml.oos import evaluate_oos
     from rrr_pipelines.lib.ml.predict import predict_rows
 
     names = list(default_spec().names)
     model_dir = str(ensemble_model["model_dir"].iloc[0])
     loaded = load_model(model_dir)  # verifies hashes and the canary: what live will load
-    holdout = (training_set["segment"] == "holdout").to_numpy()
-    data = to_training_data(training_set, names)
-    ens_scores = score_series(
-        training_set, predict_rows(loaded.ensemble, data, holdout), "ensemble", holdout
-    )
-    ridge = fit_ridge_frame(training_set, names)
-    ridge_scores = score_series(training_set, ridge.predict_frame(training_set), "ridge")
     bars = database.load_bars(source=config.source, interval=config.interval)
-    report = evaluate_holdout(
-        bars, {"ensemble": ens_scores}, training_set, HoldoutPeriod.from_training_set(training_set),
-        baseline_scores={"ridge": ridge_scores},
-    )  # fmt: skip
+    oos = evaluate_oos(bars, walk_forward, training_set)
+    report = oos.report
+    span = (report.period.start, report.period.end)
     latency = measure_inference_latency(loaded, config.live_batch_symbols)
-    risk, risk_meta = _candidate_risk(context, report.backtests["ensemble"], bars)
+    ens_oos = _baseline_scores("ensemble", walk_forward, bars)
+    risk, stress_table, risk_meta = _dynamic_risk(
+        context, report.backtests["ensemble"], bars, ens_oos, span
+    )
     evidence = GateEvidence.from_report(report, latency_p95_ms=latency.p95_ms, risk=risk)
     baseline_dir = _package_best_baseline(report, training_set, context.run.run_id)
     risks = {"ensemble": risk}
     if report.best_baseline is not None:
-        risks[report.best_baseline], base_meta = _candidate_risk(
-            context, report.backtests[report.best_baseline], bars
+        best = report.best_baseline
+        risks[best], _, base_meta = _dynamic_risk(
+            context, report.backtests[best], bars, _baseline_scores(best, walk_forward, bars), span
         )
         risk_meta.update({f"baseline_{k}": v for k, v in base_meta.items() if "table" not in k})
     table = _evidence_table(report, risks, latency.p95_ms, context.run.run_id)
@@ -152,19 +198,47 @@ def model_evaluation(
         model_dir if n == "ensemble" else baseline_dir if n == report.best_baseline else ""
         for n in table["name"]
     ]
-    context.log.info(report.verdict)
+    table["oos_start"], table["oos_end"] = str(span[0]), str(span[1])
+    table["walk_forward_folds"] = oos.folds.to_json(orient="records")
+    # the registered model's last, separately reported check: the untouched holdout
+    holdout = (training_set["segment"] == "holdout").to_numpy()
+    ens_scores = score_series(
+        training_set, predict_rows(loaded.ensemble, to_training_data(training_set, names), holdout),
+        "ensemble", holdout,
+    )  # fmt: skip
+    ridge = fit_ridge_frame(training_set, names)
+    held = evaluate_holdout(
+        bars, {"ensemble": ens_scores}, training_set, HoldoutPeriod.from_training_set(training_set),
+        baseline_scores={"ridge": score_series(training_set, ridge.predict_frame(training_set),
+                                               "ridge")},
+    )  # fmt: skip
+    context.log.info(f"OOS {span[0].date()}..{span[1].date()}: {report.verdict}")
+    context.log.info(f"holdout (reported, not judged): {held.verdict}")
     context.add_output_metadata(
         {
             "verdict": dg.MetadataValue.text(report.verdict),
             "best_baseline": report.best_baseline or "",
             "beats_best_baseline": bool(report.beats_best_baseline),
+            "oos_span": f"{span[0].date()}..{span[1].date()}",
             "comparison": dg.MetadataValue.md(report.table.round(4).to_markdown()),
-            "ic_over_time": _png_md("IC over time", report.ic_plot_png),
-            "cumulative_returns": _png_md("cumulative returns", report.equity_plot_png),
+            "folds": dg.MetadataValue.md(oos.folds.round(4).to_markdown(index=False)),
+            "ic_over_time": _png_md("OOS IC over time", report.ic_plot_png),
+            "cumulative_ic": _png_md("cumulative OOS IC", cumulative_ic_png(oos.cumulative_ic)),
+            "cumulative_returns": _png_md("OOS equity", report.equity_plot_png),
+            "dynamic_stress": dg.MetadataValue.md(_stress_md(stress_table)),
+            "dynamic_stress_rows": dg.MetadataValue.json(
+                _json_safe(
+                    stress_table.drop(columns=["book_at_start"], errors="ignore").to_dict(
+                        orient="records"
+                    )
+                )
+            ),
             "gate_evidence": dg.MetadataValue.json(_evidence_dict(evidence)),
             "latency_p95_ms": float(latency.p95_ms),
             "latency_p50_ms": float(latency.p50_ms),
-            "holdout": f"{report.period.start.date()}..{report.period.end.date()}",
+            "holdout": f"{held.period.start.date()}..{held.period.end.date()}",
+            "holdout.verdict": dg.MetadataValue.text(held.verdict),
+            "holdout.comparison": dg.MetadataValue.md(held.table.round(4).to_markdown()),
             "model_dir": model_dir,
             "baseline_dir": baseline_dir,
             **{k: float(v) for k, v in report.to_dict().items() if k.startswith("ensemble.")},
@@ -296,6 +370,11 @@ def _register(
     manifest = Manifest.read(Path(row["artifact_dir"]))
     members = manifest.metadata.get("members", {})
     candidate = str(row["name"])
+    lineage = {  # on the run and the version: what it was trained on and judged by
+        "trained_before": str(manifest.metadata.get("trained_before", "")),
+        "oos.span": f"{row.get('oos_start', '')}..{row.get('oos_end', '')}",
+        "walkforward.folds": str(row.get("walk_forward_folds", "[]"))[:4900],
+    }
     run_id = registry.log_training_run(
         params={
             "candidate": candidate,
@@ -305,13 +384,13 @@ def _register(
         },
         metrics=metrics,
         feature_spec={**spec.to_dict(), "fingerprint": spec.fingerprint()},
-        data_range={"start": str(training_set["ts"].min()), "end": str(training_set["ts"].max())},
+        data_range=_lineage(row, manifest.metadata, training_set),
         git_commit=git_commit(),
         model_dir=row["artifact_dir"],
         run_name=f"{candidate}-{context.run.run_id[:8]}",
-        tags={"evaluation_run": evaluation_run},
+        tags={"evaluation_run": evaluation_run, **lineage},
     )
-    version = registry.register(run_id, verdict.tags(candidate, evaluation_run))
+    version = registry.register(run_id, {**verdict.tags(candidate, evaluation_run), **lineage})
     status = "passed" if verdict.passed else "failed"
     alias = ""
     if challenger:
@@ -337,6 +416,25 @@ def _register(
             "mlflow_run": dg.MetadataValue.url(f"{mlflow.tracking_uri}/#/models/{version.name}"),
         }
     )
+
+
+def _lineage(
+    row: pd.Series, metadata: dict[str, Any], training_set: pd.DataFrame
+) -> dict[str, Any]:
+    """data_range.json of a registered version: data, training cut-off, folds and OOS figures."""
+    import json
+
+    oos = {k: float(v) for k, v in row.items() if isinstance(v, float) and pd.notna(v)}
+    return {
+        "start": str(training_set["ts"].min()),
+        "end": str(training_set["ts"].max()),
+        "trained_before": metadata.get("trained_before", ""),
+        "train_rows_last_ts": metadata.get("train_rows_last_ts", ""),
+        "purged": True,
+        "oos_span": [str(row.get("oos_start", "")), str(row.get("oos_end", ""))],
+        "walk_forward_folds": json.loads(str(row.get("walk_forward_folds", "[]"))),
+        "oos": oos,
+    }
 
 
 @dg.asset(group_name=GROUP, kinds={"mlflow"})

@@ -36,18 +36,19 @@ class PromotionGateResource(dg.ConfigurableResource):
     it instead, and the check reports it as waived.
     """
 
-    min_ic_t_stat: float = Field(default=2.0, description="holdout IC Newey-West t must reach")
+    min_ic_t_stat: float = Field(default=2.0, description="OOS IC Newey-West t must reach")
     min_ic_ci_low: float = Field(default=0.0, description="bootstrap CI lower bound must exceed")
     min_sharpe_margin: float = Field(
         default=0.0, description="Sharpe must exceed the best baseline's plus this margin"
     )
-    max_drawdown: float = Field(default=0.25, description="largest holdout drawdown (fraction)")
+    max_drawdown: float = Field(default=0.25, description="largest OOS drawdown (fraction)")
     max_latency_p95_ms: float = Field(default=50.0, description="p95 inference budget (ms)")
     max_var_99_1d: float = Field(
         default=0.05, description="1-day 99 % VaR / portfolio value (strategy's book)"
     )
     max_worst_stress_loss: float = Field(
-        default=0.50, description="worst stress loss / portfolio value (strategy's book)"
+        default=0.10,
+        description="worst dynamic stress loss / portfolio value (OOS scores, live limits)",
     )
     waive: list[str] = Field(
         default_factory=list,

@@ -52,6 +52,18 @@ def _candidate_book(instance: dg.DagsterInstance) -> dict[str, Any]:
     return book
 
 
+def _dynamic_stress_rows(instance: dg.DagsterInstance) -> list[dict[str, Any]]:
+    """The latest evaluation's dynamic stress (candidate's OOS scores, live 2 % halt, flatten)."""
+    event = instance.get_latest_materialization_event(dg.AssetKey("model_evaluation"))
+    meta = event.asset_materialization.metadata if event and event.asset_materialization else {}
+    rows = meta["dynamic_stress_rows"].value if "dynamic_stress_rows" in meta else None
+    if not isinstance(rows, list):
+        return []
+    cols = ("scenario", "start", "end", "covered", "loss", "max_loss", "halted", "halt_date",
+            "bars_to_halt", "static_loss", "state_path")  # fmt: skip
+    return [{c: r.get(c) for c in cols} for r in rows if isinstance(r, dict)]
+
+
 def _load(
     database: DatabaseResource,
     config: RiskPortfolioConfig | None = None,
@@ -142,6 +154,7 @@ def stress_report(
     promotion gate's risk figures use.
     """
     returns, positions, value = _load(database, config, context.instance)
+    dynamic = _dynamic_stress_rows(context.instance)
     summary = stress.stress_summary(returns, positions)
     limit = STRESS_LIMIT_PCT / 100 * sum(abs(v) for v in positions.values())
     reverse = stress.reverse_stress_table(returns, positions, limit)
@@ -162,6 +175,12 @@ def stress_report(
                 render.table_markdown(summary.hypothetical, ",.0f")
             ),
             "reverse": dg.MetadataValue.md(render.table_markdown(reverse, ",.4g")),
+            # static losses above are information; the gate judges these dynamic ones
+            "dynamic_stress": dg.MetadataValue.md(
+                render.table_markdown(pd.DataFrame(dynamic), ",.4f")
+                if dynamic
+                else "no model_evaluation yet: dynamic stress (OOS scores, live limits) not run"
+            ),
             "plot": dg.MetadataValue.md(
                 render.bar_plot(
                     table["scenario"].tolist(), table["pnl"].to_numpy(), "Stress P&L", "P&L"

@@ -271,7 +271,14 @@ def _in_period(values: pd.Series, period: HoldoutPeriod) -> pd.Series:
     return values[period.mask(values.index.get_level_values("ts"))]
 
 
-def _rule_scores(name: str, bars: pd.DataFrame) -> pd.Series:
+def rule_scores(name: str, bars: pd.DataFrame) -> pd.Series:
+    """Scores of rule baseline ``name`` (e.g. ``momentum_20d``) on every bar, by ``(ts, symbol)``.
+
+    Raises:
+        EvaluationError: for an unknown rule baseline.
+    """
+    if name not in _RULE_SIGNALS:
+        raise EvaluationError(f"unknown rule baseline {name!r}; known {sorted(_RULE_SIGNALS)}")
     signal = _RULE_SIGNALS[name]()
     panel = panel_from_bars(bars)
     assert isinstance(signal, PrecomputableSignal)
@@ -388,7 +395,7 @@ def evaluate_holdout(
     upto = bars.loc[bars["ts"] <= period.end]
     entries: dict[str, tuple[str, pd.Series]] = {}
     sources = [("model", model_scores), ("baseline", baseline_scores or {})]
-    sources.append(("baseline", {n: _rule_scores(n, upto) for n in cfg.rule_baselines}))
+    sources.append(("baseline", {n: rule_scores(n, upto) for n in cfg.rule_baselines}))
     for kind, scores in sources:
         for name, values in scores.items():
             if name in entries:

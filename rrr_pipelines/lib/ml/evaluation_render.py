@@ -103,3 +103,19 @@ def equity_plot_png(backtests: Mapping[str, HoldoutBacktest], period: HoldoutPer
             ax.plot(pd.DatetimeIndex(eq["ts"]).tz_convert(None), rebased, label=name)
     ax.legend(loc="best")
     return figure_png(fig)
+
+
+def cumulative_ic_png(cumulative: pd.DataFrame) -> bytes:
+    """PNG of the cumulative pooled IC per block of every scored name (OOS span).
+
+    Args:
+        cumulative: One column per name, indexed by tz-aware block time.
+    """
+    fig, ax = _figure("Cumulative out-of-sample IC (sum over blocks)", "cumulative IC")
+    for name in cumulative.columns:
+        series = cumulative[name].dropna()
+        ax.plot(pd.DatetimeIndex(series.index).tz_convert(None), series.to_numpy(), label=name)
+    ax.axhline(0.0, color="black", linewidth=0.8)
+    if len(cumulative.columns):
+        ax.legend(loc="best")
+    return figure_png(fig)

@@ -1,18 +1,28 @@
 """The promotion gate: a pure function of the evidence and the criteria (Dagster-free).
 
-A model is promoted (alias ``@challenger``) only if **every** criterion holds:
+A model is promoted (alias ``@challenger``) only if **every** criterion holds. The evidence is
+the **concatenated out-of-sample span** of the rolling walk-forward (every test fold before the
+holdout, :mod:`rrr_pipelines.lib.ml.walkforward`), not the final holdout, which is reported
+separately. The thresholds were fixed before any result was seen; never tune them after:
 
 =====================  ==========================================================  ==========
 key                    passes when                                                 default
 =====================  ==========================================================  ==========
-``ic_t_nw``            holdout IC Newey-West t-statistic ``>=`` threshold           2.0
-``ic_ci_low``          lower end of the 95 % bootstrap CI of the mean IC ``>``      0.0
-``sharpe``             holdout Sharpe after costs ``>`` best baseline's + margin    margin 0.0
-``max_drawdown``       holdout backtest max drawdown ``<=``                         0.25
+``ic_t_nw``            OOS IC Newey-West t-statistic ``>=`` threshold               2.0
+``ic_ci_low``          lower end of the 95 % bootstrap CI of the mean OOS IC ``>``  0.0
+``sharpe``             OOS Sharpe after costs ``>`` best baseline's + margin         margin 0.0
+``max_drawdown``       OOS backtest max drawdown ``<=``                             0.25
 ``latency_p95_ms``     p95 of ``LoadedEnsemble.predict`` on a live-size batch ``<=``  50 ms
 ``var_99_1d``          1-day 99 % VaR / portfolio value ``<=``                      0.05
-``worst_stress_loss``  worst stress-scenario loss / portfolio value ``<=``          0.50
+``worst_stress_loss``  worst **dynamic** stress loss / portfolio value ``<=``       0.10
 =====================  ==========================================================  ==========
+
+The dynamic stress loss is the largest loss of the candidate's own OOS scores replayed through
+each covered crisis window by the trading core with the live risk limits (2 % drawdown halt,
+``flatten``; :mod:`rrr_pipelines.lib.risk.dynamic_stress`); static scenario losses are
+information in ``stress_report`` only. Inference latency is measured and reported; it stays in
+the verdict's criteria set only because that set is shared with the live runner
+(:mod:`rrr_live.models.verdict`), with a generous budget.
 
 A **baseline** is judged by the baseline criteria set (``criteria_set="baseline"``): a positive
 Sharpe after costs, ``max_drawdown``, ``var_99_1d`` and ``worst_stress_loss`` with the same
@@ -60,7 +70,7 @@ class GateCriteria:
         max_drawdown: Largest allowed holdout drawdown (fraction of the peak).
         max_latency_p95_ms: Inference budget: p95 milliseconds per live-size batch.
         max_var_99_1d: 1-day 99 % VaR as a fraction of portfolio value.
-        max_worst_stress_loss: Worst stress loss as a fraction of portfolio value.
+        max_worst_stress_loss: Worst dynamic stress loss as a fraction of portfolio value.
     """
 
     min_ic_t_stat: float = 2.0
@@ -69,7 +79,7 @@ class GateCriteria:
     max_drawdown: float = 0.25
     max_latency_p95_ms: float = 50.0
     max_var_99_1d: float = 0.05
-    max_worst_stress_loss: float = 0.50
+    max_worst_stress_loss: float = 0.10
 
     def __post_init__(self) -> None:
         for name, value in self.__dict__.items():
@@ -90,7 +100,8 @@ class RiskFigures:
 
     Attributes:
         var_99_1d: 1-day 99 % VaR of the candidate's book (historical simulation).
-        worst_stress_loss: Worst static stress loss of that book.
+        worst_stress_loss: Worst dynamic stress loss (the candidate's OOS scores replayed through
+            the covered crisis windows with the live limits), in currency of ``portfolio_value``.
         portfolio_value: The strategy's equity on the book's date (the figures' base).
     """
 
@@ -240,24 +251,25 @@ def _checks(ev: GateEvidence, c: GateCriteria, criteria_set: str) -> list[Check]
     base = ev.best_baseline or "no baseline"
     sharpe: Check = (
         ("sharpe", ev.sharpe, ev.best_baseline_sharpe + c.min_sharpe_margin,
-         f"holdout Sharpe after costs {{o}} does not beat {base} (Sharpe {{t}})")
+         f"OOS Sharpe after costs {{o}} does not beat {base} (Sharpe {{t}})")
         if criteria_set == rule.MODEL_SET
         else ("sharpe", ev.sharpe, BASELINE_MIN_SHARPE,
-              "holdout Sharpe after costs {o} is not positive (> {t})")
+              "OOS Sharpe after costs {o} is not positive (> {t})")
     )  # fmt: skip
     checks: list[Check] = [
-        ("ic_t_nw", ev.ic_t_nw, c.min_ic_t_stat, "holdout IC Newey-West t {o} is not >= {t}"),
+        ("ic_t_nw", ev.ic_t_nw, c.min_ic_t_stat, "OOS IC Newey-West t {o} is not >= {t}"),
         ("ic_ci_low", ev.ic_ci_low, c.min_ic_ci_low,
-         "holdout IC 95 % CI lower bound {o} is not > {t}"),
+         "OOS IC 95 % CI lower bound {o} is not > {t}"),
         sharpe,
         ("max_drawdown", ev.max_drawdown, c.max_drawdown,
-         "holdout max drawdown {o} exceeds the limit {t}"),
+         "OOS max drawdown {o} exceeds the limit {t}"),
         ("latency_p95_ms", _num(ev.latency_p95_ms), c.max_latency_p95_ms,
          "inference p95 latency {o} ms exceeds the budget {t} ms"),
         ("var_99_1d", _risk_fraction(ev.risk, "var_99_1d"), c.max_var_99_1d,
          "1-day 99 % VaR {o} of portfolio value exceeds the limit {t}"),
         ("worst_stress_loss", _risk_fraction(ev.risk, "worst_stress_loss"),
-         c.max_worst_stress_loss, "worst stress loss {o} of portfolio value exceeds the limit {t}"),
+         c.max_worst_stress_loss,
+         "worst dynamic stress loss {o} of portfolio value exceeds the limit {t}"),
     ]  # fmt: skip
     keys = rule.CRITERIA_SETS[criteria_set]
     return [check for check in checks if check[0] in keys]

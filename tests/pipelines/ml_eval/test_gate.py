@@ -32,7 +32,7 @@ GOOD = GateEvidence(
     best_baseline_sharpe=0.48,
     max_drawdown=0.12,
     latency_p95_ms=4.0,
-    risk=RiskFigures(var_99_1d=30_000.0, worst_stress_loss=300_000.0, portfolio_value=1e6),
+    risk=RiskFigures(var_99_1d=30_000.0, worst_stress_loss=80_000.0, portfolio_value=1e6),
 )
 
 # one change per criterion that makes exactly that criterion fail (values at the boundary)
@@ -42,8 +42,8 @@ FAILING = {
     "sharpe": {"sharpe": 0.48},
     "max_drawdown": {"max_drawdown": 0.2501},
     "latency_p95_ms": {"latency_p95_ms": 50.01},
-    "var_99_1d": {"risk": RiskFigures(50_001.0, 300_000.0, 1e6)},
-    "worst_stress_loss": {"risk": RiskFigures(30_000.0, 500_001.0, 1e6)},
+    "var_99_1d": {"risk": RiskFigures(50_001.0, 80_000.0, 1e6)},
+    "worst_stress_loss": {"risk": RiskFigures(30_000.0, 100_001.0, 1e6)},
 }
 
 
@@ -53,7 +53,7 @@ def test_all_criteria_met_passes() -> None:
     assert verdict.reasons == []
     assert set(verdict.observed) == KEYS == set(verdict.thresholds)
     assert verdict.observed["var_99_1d"] == pytest.approx(0.03)
-    assert verdict.observed["worst_stress_loss"] == pytest.approx(0.3)
+    assert verdict.observed["worst_stress_loss"] == pytest.approx(0.08)
     assert verdict.thresholds["sharpe"] == 0.48
     assert verdict.metadata()["passed"] is True
 
@@ -61,7 +61,7 @@ def test_all_criteria_met_passes() -> None:
 def test_boundary_values_that_pass() -> None:
     edge = replace(
         GOOD, ic_t_nw=2.0, max_drawdown=0.25, latency_p95_ms=50.0,
-        risk=RiskFigures(50_000.0, 500_000.0, 1e6),
+        risk=RiskFigures(50_000.0, 100_000.0, 1e6),
     )  # fmt: skip
     assert evaluate_gate(edge).passed
 

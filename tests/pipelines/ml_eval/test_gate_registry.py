@@ -33,7 +33,7 @@ def test_a_baseline_is_judged_by_the_baseline_criteria() -> None:
     assert verdict.thresholds["sharpe"] == 0.0  # positive Sharpe after costs, not "beat itself"
     assert [r.split(":")[0] for r in verdict.reasons] == ["worst_stress_loss"]
     losing = evaluate_gate(replace(BASELINE, sharpe=-0.1), criteria_set=rule.BASELINE_SET)
-    assert "sharpe: holdout Sharpe after costs -0.1 is not positive" in losing.reasons[0]
+    assert "sharpe: OOS Sharpe after costs -0.1 is not positive" in losing.reasons[0]
     waived = evaluate_gate(
         BASELINE, criteria_set=rule.BASELINE_SET, waived=["worst_stress_loss", "ic_t_nw"]
     )

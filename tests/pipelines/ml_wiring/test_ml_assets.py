@@ -15,7 +15,7 @@ from click.testing import CliRunner
 
 from rrr_live.features import default_spec
 from rrr_live.models import verdict as rule
-from rrr_pipelines.defs.ml.assets import ensemble_model, features, training_set
+from rrr_pipelines.defs.ml.assets import ensemble_model, features, training_set, walk_forward
 from rrr_pipelines.defs.ml.evaluation import (
     model_evaluation,
     promotion_gate,
@@ -50,10 +50,11 @@ def test_training_set_rows_are_complete_and_segments_ordered() -> None:
 
 IMPOSSIBLE = PromotionGateResource(min_ic_t_stat=1e9)
 # Trivially loose: every threshold at its most permissive valid value; the criteria that no
-# valid threshold switches off (IC t >= 0, Sharpe above the best baseline) are waived.
+# valid threshold switches off (IC t >= 0, Sharpe above the best baseline, a drawdown past 100 %
+# of a frozen book that keeps losing after the evaluation's 60 % halt) are waived.
 LOOSE = PromotionGateResource(
     min_ic_t_stat=0.0, min_ic_ci_low=-1e9, max_drawdown=1.0, max_latency_p95_ms=1e9,
-    max_var_99_1d=1.0, max_worst_stress_loss=1.0, waive=["ic_t_nw", "sharpe"],
+    max_var_99_1d=1.0, max_worst_stress_loss=1.0, waive=["ic_t_nw", "sharpe", "max_drawdown"],
 )  # fmt: skip
 
 
@@ -103,9 +104,14 @@ def test_every_candidate_is_registered_with_its_own_evaluations_verdict(
         "mlflow": MlflowResource(tracking_uri=mlflow_tracking_uri),
         "gate": IMPOSSIBLE,
     }
-    chain = [features, training_set, ensemble_model, model_evaluation, promotion_gate,
-             registered_model, registered_baseline]  # fmt: skip
-    run_config = {"ops": {"ensemble_model": {"config": {"max_epochs": 1}}}}
+    chain = [features, training_set, ensemble_model, walk_forward, model_evaluation,
+             promotion_gate, registered_model, registered_baseline]  # fmt: skip
+    run_config = {
+        "ops": {
+            "ensemble_model": {"config": {"max_epochs": 1}},
+            "walk_forward": {"config": {"max_epochs": 1, "retrain_every": 7}},
+        }
+    }
     registry = ModelRegistry(mlflow_tracking_uri)
     home = tmp_path / "dagster-home"
     home.mkdir()
@@ -126,6 +132,11 @@ def test_every_candidate_is_registered_with_its_own_evaluations_verdict(
         assert ensemble["gate_verdict"] == "failed" == tags[rule.TAG_VERDICT]
         assert ensemble["alias"] == "" and tags[rule.TAG_EVALUATION_RUN] == failed.run_id
         assert tags[rule.threshold_tag("ic_t_nw")] == "1000000000.0"
+        # lineage: trained before the holdout; the folds and the OOS span it was judged on
+        folds = json.loads(tags["walkforward.folds"])
+        assert [f["fold"] for f in folds] == [0, 1]
+        assert max(f["train_end"] for f in folds) < tags["trained_before"]
+        assert tags["oos.span"].split("..")[1] < tags["trained_before"]
         assert rule.parse_verdict(tags).failing[0].key == "ic_t_nw"
         baseline = _registered(failed, "registered_baseline")
         base_tags = registry.version_tags(baseline["version"])
@@ -185,9 +196,11 @@ def _assert_candidate_risk(meta: dict, observed: dict) -> None:
         meta["risk.gross_exposure"].value
     )
     assert observed["var_99_1d"] == pytest.approx(meta["risk.var_99_1d"].value / equity)
+    # the gate judges the worst dynamic stress loss (OOS scores, live limits), a fraction
     assert observed["worst_stress_loss"] == pytest.approx(
-        meta["risk.worst_stress_loss"].value / equity
+        meta["risk.worst_dynamic_stress_loss"].value
     )
+    assert "Lehman" in meta["dynamic_stress"].value
     assert "Dot-com" in meta["risk.historical"].value and "hs" in meta["risk.var_table"].value
 
 
