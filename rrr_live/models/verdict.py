@@ -50,7 +50,6 @@ COMPARISONS: dict[str, str] = {
     "ic_ci_low": ">",
     "sharpe": ">",
     "max_drawdown": "<=",
-    "latency_p95_ms": "<=",
     "var_99_1d": "<=",
     "worst_stress_loss": "<=",
 }

@@ -42,7 +42,6 @@ class PromotionGateResource(dg.ConfigurableResource):
         default=0.0, description="Sharpe must exceed the best baseline's plus this margin"
     )
     max_drawdown: float = Field(default=0.25, description="largest OOS drawdown (fraction)")
-    max_latency_p95_ms: float = Field(default=50.0, description="p95 inference budget (ms)")
     max_var_99_1d: float = Field(
         default=0.05, description="1-day 99 % VaR / portfolio value (strategy's book)"
     )
@@ -69,7 +68,6 @@ class PromotionGateResource(dg.ConfigurableResource):
             min_ic_ci_low=self.min_ic_ci_low,
             min_sharpe_margin=self.min_sharpe_margin,
             max_drawdown=self.max_drawdown,
-            max_latency_p95_ms=self.max_latency_p95_ms,
             max_var_99_1d=self.max_var_99_1d,
             max_worst_stress_loss=self.max_worst_stress_loss,
         )

@@ -14,7 +14,6 @@ MODEL = [
     rule.Criterion("ic_ci_low", 0.01, 0.0),
     rule.Criterion("sharpe", 1.2, 1.03),
     rule.Criterion("max_drawdown", 0.1, 0.25),
-    rule.Criterion("latency_p95_ms", 5.0, 50.0),
     rule.Criterion("var_99_1d", 0.03, 0.05),
     rule.Criterion("worst_stress_loss", 0.3, 0.5),
 ]
@@ -100,8 +99,8 @@ def test_legacy_tags_without_evidence_cannot_trade() -> None:
 
 
 def test_missing_and_non_finite_observations() -> None:
-    nan_tags = _tags(_fail("latency_p95_ms", math.nan))
-    assert nan_tags[rule.observed_tag("latency_p95_ms")] == "nan"
+    nan_tags = _tags(_fail("var_99_1d", math.nan))
+    assert nan_tags[rule.observed_tag("var_99_1d")] == "nan"
     assert rule.parse_verdict(nan_tags).status == rule.FAILED
     inf_tags = _tags(_fail("ic_t_nw", math.inf))  # a perfect oracle's t-statistic
     assert rule.parse_verdict(inf_tags).passed

@@ -53,7 +53,7 @@ IMPOSSIBLE = PromotionGateResource(min_ic_t_stat=1e9)
 # valid threshold switches off (IC t >= 0, Sharpe above the best baseline, a drawdown past 100 %
 # of a frozen book that keeps losing after the evaluation's 60 % halt) are waived.
 LOOSE = PromotionGateResource(
-    min_ic_t_stat=0.0, min_ic_ci_low=-1e9, max_drawdown=1.0, max_latency_p95_ms=1e9,
+    min_ic_t_stat=0.0, min_ic_ci_low=-1e9, max_drawdown=1.0,
     max_var_99_1d=1.0, max_worst_stress_loss=1.0, waive=["ic_t_nw", "sharpe", "max_drawdown"],
 )  # fmt: skip
 
