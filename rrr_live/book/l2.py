@@ -16,7 +16,7 @@ from __future__ import annotations
 from bisect import bisect_left, insort
 from collections.abc import Iterable, Iterator
 from enum import Enum
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from rrr_live.domain.errors import BookError
 from rrr_live.domain.instrument import Instrument
@@ -44,6 +44,9 @@ class OrderBook:
         self.instrument = instrument
         self._sizes: dict[Side, dict[int, int]] = {Side.BUY: {}, Side.SELL: {}}
         self._prices: dict[Side, list[int]] = {Side.BUY: [], Side.SELL: []}
+        # the same containers by name: an enum-keyed lookup costs a Python-level hash
+        self._bid_sizes, self._ask_sizes = self._sizes[Side.BUY], self._sizes[Side.SELL]
+        self._bid_prices, self._ask_prices = self._prices[Side.BUY], self._prices[Side.SELL]
         self.ts_ns = 0
         self.last_sequence: int | None = None
         self._has_snapshot = False
@@ -77,13 +80,15 @@ class OrderBook:
         for side in (Side.BUY, Side.SELL):
             self._sizes[side].clear()
             self._prices[side].clear()
-        for side, (price, size) in checked:
-            self._set(side, price, size)
-        self.ts_ns = ts_ns
+        self._commit_diff(
+            [lv for side, lv in checked if side is Side.BUY],
+            [lv for side, lv in checked if side is Side.SELL],
+            ts_ns,
+            None,
+        )
         self.last_sequence = sequence
         self._has_snapshot = True
         self._halt_reason = ""
-        self.version += 1
 
     def apply_diff(
         self,
@@ -103,19 +108,69 @@ class OrderBook:
                 levels stay as they were and the book is marked untradable: a lost diff means
                 it no longer matches the venue's).
         """
+        if self._stale_diff(sequence):
+            return False
+        bids: list[Level] = []
+        asks: list[Level] = []
+        for side, price, size in [_check_change(self, c) for c in _checked_iter(self, changes)]:
+            (bids if side is Side.BUY else asks).append((price, size))
+        self._commit_diff(bids, asks, ts_ns, sequence)
+        return True
+
+    def apply_sides(
+        self,
+        bids: Iterable[Level],
+        asks: Iterable[Level],
+        ts_ns: int,
+        sequence: int | None = None,
+    ) -> bool:
+        """:meth:`apply_diff` with the changed levels given per side (as feeds produce them).
+
+        Returns:
+            ``False`` when the diff was ignored as stale (sequence not newer), else ``True``.
+
+        Raises:
+            BookError: as :meth:`apply_diff` (nothing applied, the book marked untradable).
+        """
+        if self._stale_diff(sequence):
+            return False
+        bid_list, ask_list = _checked_iter(self, bids), _checked_iter(self, asks)
+        if not (_well_formed(bid_list) and _well_formed(ask_list)):
+            try:  # name the bad level
+                for side, levels in ((Side.BUY, bid_list), (Side.SELL, ask_list)):
+                    for level in levels:
+                        _check_level(self.instrument.symbol, side, level)
+            except BookError as e:
+                raise self._reject(f"diff rejected ({e})") from e
+        self._commit_diff(bid_list, ask_list, ts_ns, sequence)
+        return True
+
+    def _stale_diff(self, sequence: int | None) -> bool:
         if not self._has_snapshot:
             raise BookError(f"{self.instrument.symbol}: diff before the first snapshot")
-        stale = sequence is not None and self.last_sequence is not None
-        if stale and sequence <= self.last_sequence:  # type: ignore[operator]
-            return False
-        checked = [_check_change(self, change) for change in _checked_iter(self, changes)]
-        for side, price, size in checked:
-            self._set(side, price, size)
+        last = self.last_sequence
+        return sequence is not None and last is not None and sequence <= last
+
+    def _commit_diff(
+        self, bids: list[Level], asks: list[Level], ts_ns: int, sequence: int | None
+    ) -> None:
+        """Set validated levels (absolute sizes, 0 deletes), the time and the sequence."""
+        for levels, sizes, prices in (
+            (bids, self._bid_sizes, self._bid_prices),
+            (asks, self._ask_sizes, self._ask_prices),
+        ):
+            for price, size in levels:
+                if size == 0:
+                    if sizes.pop(price, None) is not None:
+                        del prices[bisect_left(prices, price)]
+                    continue
+                if price not in sizes:
+                    insort(prices, price)
+                sizes[price] = size
         self.ts_ns = ts_ns
         if sequence is not None:
             self.last_sequence = sequence
         self.version += 1
-        return True
 
     def mark_untradable(self, reason: str) -> None:
         """Flag the book as unusable (feed gap, stale data) until the next snapshot."""
@@ -124,17 +179,6 @@ class OrderBook:
     def _reject(self, message: str) -> BookError:
         self._halt_reason = f"rejected update: {message}"
         return BookError(f"{self.instrument.symbol}: {message}")
-
-    def _set(self, side: Side, price: int, size: int) -> None:
-        sizes, prices = self._sizes[side], self._prices[side]
-        if size == 0:
-            if price in sizes:
-                del sizes[price]
-                del prices[bisect_left(prices, price)]
-            return
-        if price not in sizes:
-            insort(prices, price)
-        sizes[price] = size
 
     # --- queries -----------------------------------------------------------------------------
     def best(self, side: Side) -> Level | None:
@@ -201,8 +245,8 @@ class OrderBook:
 
     def is_crossed(self) -> bool:
         """Return whether best bid >= best ask (a locked or crossed book)."""
-        bid, ask = self.best_bid(), self.best_ask()
-        return bid is not None and ask is not None and bid[0] >= ask[0]
+        bids, asks = self._bid_prices, self._ask_prices
+        return bool(bids and asks) and bids[-1] >= asks[0]
 
     @property
     def state(self) -> BookState:
@@ -235,6 +279,17 @@ def _check_level(symbol: str, side: Side, level: object) -> Level:
     if type(price) is not int or type(size) is not int or price <= 0 or size < 0:
         raise BookError(f"{symbol}: bad level price={price!r} size={size!r} on {side.name}")
     return price, size
+
+
+def _well_formed(levels: list[Any]) -> bool:
+    """Whether every level is an ``(int price > 0, int size >= 0)`` tuple (the common case)."""
+    for level in levels:
+        if type(level) is not tuple or len(level) != 2:
+            return False
+        price, size = level
+        if type(price) is not int or type(size) is not int or price <= 0 or size < 0:
+            return False
+    return True
 
 
 def _check_change(book: OrderBook, change: object) -> tuple[Side, int, int]:

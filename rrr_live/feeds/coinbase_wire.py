@@ -156,10 +156,16 @@ class CoinbaseParser:
 
     def _l2update(self, msg: L2Update) -> BookUpdate:
         sc = self.symbols[msg.product_id]
+        to_ticks, to_lots = sc.price, sc.size
         bids: list[Level] = []
         asks: list[Level] = []
         for side, price, size in msg.changes:
-            (bids if _side(side) is Side.BUY else asks).append((sc.price(price), sc.size(size)))
+            if side == "buy":
+                bids.append((to_ticks(price), to_lots(size)))
+            elif side == "sell":
+                asks.append((to_ticks(price), to_lots(size)))
+            else:
+                _side(side)  # raises Rejected
         return BookUpdate(
             BookUpdateKind.DIFF, msg.product_id, iso_to_ns(msg.time), tuple(bids), tuple(asks)
         )

@@ -219,18 +219,20 @@ class ReconnectingFeed(ABC):
             self.connects += 1
             self._last_frame_ns = s.clock.now_ns()
             watchdog = asyncio.create_task(self._watchdog(ws), name=f"{self.venue}-watchdog")
+            keeper, session, venue, now_ns = self.keeper, self.session, self.venue, s.clock.now_ns
             try:
                 pending = await self._on_open(ws)
                 while True:
                     # one flat loop (no generator per frame): this is the hot path
                     for event in pending:
-                        recv_ns = s.clock.now_ns()
+                        recv_ns = now_ns()
                         self._seq += 1
-                        yield Received(self.session, self._seq, recv_ns, self.venue, event)
-                        if self.keeper is not None:
-                            cause = self.keeper.apply(event, recv_ns)
+                        # the book first: a consumer that stops after this record sees it
+                        if keeper is not None:
+                            cause = keeper.apply(event, recv_ns)
                             if cause:
                                 await self._resync_and_emit(ws, event, cause)
+                        yield Received(session, self._seq, recv_ns, venue, event)
                     if self._resynced:
                         pending, self._resynced = self._resynced, []
                         continue

@@ -13,7 +13,6 @@ from rrr_live.book.l2 import OrderBook
 from rrr_live.domain.errors import BookError
 from rrr_live.domain.instrument import Instrument
 from rrr_live.domain.market import BookUpdate, BookUpdateKind, MarketEvent
-from rrr_live.domain.orders import Side
 
 BookLevels = dict[str, list[list[str]]]
 
@@ -42,9 +41,7 @@ class BookKeeper:
             if event.kind is BookUpdateKind.SNAPSHOT:
                 book.apply_snapshot(event.bids, event.asks, event.ts_ns, event.last_seq or None)
             else:
-                changes = [(Side.BUY, p, s) for p, s in event.bids]
-                changes += [(Side.SELL, p, s) for p, s in event.asks]
-                book.apply_diff(changes, event.ts_ns, event.last_seq or None)
+                book.apply_sides(event.bids, event.asks, event.ts_ns, event.last_seq or None)
         except BookError:
             return "rejected_update"
         self.last_update_ns[event.symbol] = recv_ns

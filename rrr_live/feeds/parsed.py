@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import TypeVar
 
 import msgspec
@@ -10,7 +11,7 @@ import msgspec
 from rrr_live.domain.instrument import Instrument
 from rrr_live.domain.market import MarketEvent
 from rrr_live.feeds.errors import Rejected
-from rrr_live.feeds.units import InstrumentScales
+from rrr_live.feeds.units import InstrumentScales, Scale
 
 T = TypeVar("T")
 
@@ -39,7 +40,8 @@ class ScaledSymbols:
     """
 
     def __init__(self, instruments: dict[str, Instrument]) -> None:
-        self._scales = {s: InstrumentScales(i) for s, i in instruments.items()}
+        shared: dict[Decimal, Scale] = {}
+        self._scales = {s: InstrumentScales(i, shared) for s, i in instruments.items()}
 
     def __getitem__(self, symbol: str) -> InstrumentScales:
         """Return the scales of ``symbol``.

@@ -32,10 +32,27 @@ async def create_staging(con: asyncpg.Connection) -> None:
 
 
 async def copy_batch(con: asyncpg.Connection, rows: dict[str, list[Row]]) -> dict[str, int]:
-    """Store ``rows`` (per table) in one transaction: binary COPY, then insert the new ones.
+    """Store ``rows`` (per table) exactly once, in one transaction.
+
+    The common case, a batch never written before, is one binary COPY per table straight into
+    the partitioned journal tables. A unique violation means some rows are already stored (a
+    retry after an ambiguous commit, or a spill replayed after a crash): that transaction rolls
+    back whole, and the batch goes through the staging tables and ``INSERT ... ON CONFLICT DO
+    NOTHING`` instead, which stores only the missing rows.
 
     Returns the rows actually inserted per table (duplicates of stored rows are skipped).
     """
+    try:
+        async with con.transaction():
+            for table, records in rows.items():
+                if records:
+                    await con.copy_records_to_table(table, records=records, columns=COLUMNS[table])
+    except asyncpg.UniqueViolationError:
+        return await _copy_staged(con, rows)
+    return {table: len(records) for table, records in rows.items() if records}
+
+
+async def _copy_staged(con: asyncpg.Connection, rows: dict[str, list[Row]]) -> dict[str, int]:
     inserted: dict[str, int] = {}
     async with con.transaction():
         for table, records in rows.items():

@@ -152,7 +152,8 @@ async def test_binance_duplicate_and_out_of_order_frames_resync_and_end_exact() 
 async def test_silent_feed_goes_stale_untradable_then_reconnects_with_a_fresh_snapshot() -> None:
     """Idle detection on the injected clock: nothing happens before the timeout, then it does."""
     timer = FakeTimer(SimulatedClock(1_000_000_000))
-    seen_on_resubscribe: list[str] = []
+    waiting: list[str] = []  # why the other books were untradable at the first fresh snapshot
+    fresh: list[str] = []  # each book's reason right after its fresh snapshot
 
     async def no_wait(delay: float) -> None:
         await asyncio.sleep(0)
@@ -169,9 +170,13 @@ async def test_silent_feed_goes_stale_untradable_then_reconnects_with_a_fresh_sn
         def watch(item: Received) -> None:
             if item.seq == 1 and feed.connects == 1:
                 ex.pause()  # the venue goes silent after the first frame of the first session
-            if feed.connects > 1 and is_snapshot(item):  # yielded before the keeper applies it
+            if feed.connects > 1 and is_snapshot(item):  # yielded after the keeper applied it
                 symbol = item.event.symbol
-                seen_on_resubscribe.append(keeper.books[symbol].untradable_reason())
+                if not fresh:  # the others still wait for their fresh snapshot
+                    waiting.extend(
+                        b.untradable_reason() for s, b in keeper.books.items() if s != symbol
+                    )
+                fresh.append(keeper.books[symbol].untradable_reason())
 
         run = Run(feed, watch)
         first = await run.wait_for(lambda i: sum(map(is_snapshot, run.items)) == 10)
@@ -186,8 +191,9 @@ async def test_silent_feed_goes_stale_untradable_then_reconnects_with_a_fresh_sn
         feed.settings.max_reconnects = 0  # the close after the tape ends stops the run
         ex.resume()
         await run.finish(ex)
-    assert len(seen_on_resubscribe) == 10
-    assert all(r.startswith(("feed silent", "disconnected")) for r in seen_on_resubscribe)
+    assert len(waiting) == 9 and len(fresh) == 10
+    assert all(r.startswith(("feed silent", "disconnected")) for r in waiting)
+    assert not any(r.startswith(("feed silent", "disconnected")) for r in fresh)
     assert_books_equal_reference(keeper, coinbase_books(received(COINBASE_WS)))
 
 
