@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import io
 import json
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -25,6 +24,7 @@ import pandas as pd
 from rrr_live.domain.bars import BAR_COLUMNS
 from rrr_live.errors import RRRError
 from rrr_pipelines.lib.bars_store import COPY_CHUNK_ROWS, TEXT_COLUMNS, binary_copy_payload
+from rrr_pipelines.lib.jsonsafe import json_safe
 from rrr_pipelines.lib.pg import connect
 
 _VALUE_COLUMNS = ("open", "high", "low", "close", "adj_close", "volume")
@@ -176,28 +176,13 @@ def record_audit(url: str, batch_id: int, failed_checks: Sequence[str], report: 
             cur.execute(
                 "UPDATE bar_batches SET status = %s, failed_checks = %s, report = %s::jsonb, "
                 "audited_at = now() WHERE batch_id = %s AND status = 'staged'",
-                (status, list(failed_checks), json.dumps(_json_safe(report)), batch_id),
+                (status, list(failed_checks), json.dumps(json_safe(report), default=str), batch_id),
             )
             if cur.rowcount != 1:
                 raise PublishRefusedError(f"batch {batch_id} is unknown or already audited")
     finally:
         conn.close()
     return status
-
-
-def _json_safe(value: Any) -> Any:
-    """JSON for PostgreSQL ``jsonb``: numpy scalars as Python, NaN/inf as strings."""
-    if isinstance(value, dict):
-        return {str(k): _json_safe(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_json_safe(v) for v in value]
-    if hasattr(value, "item"):
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return str(value)
-    if value is None or isinstance(value, bool | int | float | str):
-        return value
-    return str(value)
 
 
 def batches(

@@ -24,6 +24,7 @@ from rrr_pipelines.defs.ml.assets import GROUP, model_root
 from rrr_pipelines.defs.ml.config import DataSelection
 from rrr_pipelines.defs.ml.resources import MlflowResource, PromotionGateResource
 from rrr_pipelines.defs.resources import DatabaseResource
+from rrr_pipelines.lib.jsonsafe import json_safe
 
 
 class EvaluationSettings(DataSelection):
@@ -227,7 +228,7 @@ def model_evaluation(
             "cumulative_returns": _png_md("OOS equity", report.equity_plot_png),
             "dynamic_stress": dg.MetadataValue.md(_stress_md(stress_table)),
             "dynamic_stress_rows": dg.MetadataValue.json(
-                _json_safe(
+                json_safe(
                     stress_table.drop(columns=["book_at_start"], errors="ignore").to_dict(
                         orient="records"
                     )
@@ -271,19 +272,7 @@ def _evidence_dict(evidence: Any) -> dict[str, Any]:
     """Gate evidence as strict JSON: NaN → null, ±inf → ±1e308 (metadata JSON has no inf/NaN)."""
     from dataclasses import asdict
 
-    return dict(_json_safe(asdict(evidence)))
-
-
-def _json_safe(value: Any) -> Any:
-    import math
-
-    if isinstance(value, dict):
-        return {k: _json_safe(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_json_safe(v) for v in value]
-    if isinstance(value, float) and not math.isfinite(value):
-        return None if math.isnan(value) else math.copysign(1e308, value)
-    return value
+    return dict(json_safe(asdict(evidence)))
 
 
 def judge(
@@ -329,19 +318,10 @@ def promotion_gate(
             "evaluation_run": run,
             "reasons": dg.MetadataValue.json(verdict.reasons),
             "waived": dg.MetadataValue.json(verdict.waived),
-            "observed": dg.MetadataValue.json(_finite(verdict.observed)),
-            "thresholds": dg.MetadataValue.json(_finite(verdict.thresholds)),
+            "observed": dg.MetadataValue.json(json_safe(verdict.observed)),
+            "thresholds": dg.MetadataValue.json(json_safe(verdict.thresholds)),
         },
     )
-
-
-def _finite(values: dict[str, float]) -> dict[str, float | None]:
-    import math
-
-    return {
-        k: (v if isinstance(v, int | float) and math.isfinite(v) else None)
-        for k, v in values.items()
-    }
 
 
 def git_commit() -> str:
