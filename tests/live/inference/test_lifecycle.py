@@ -13,6 +13,7 @@ import torch
 
 from rrr_live.inference.lifecycle import LifecycleEvent, ModelLifecycle, RunningConfig
 from rrr_live.inference.registry_client import RegistryClient
+from rrr_live.inference.worker import InferenceWorker
 from rrr_live.metrics import Metrics
 from rrr_live.models import save_model
 from rrr_live.models import verdict as rule
@@ -120,8 +121,18 @@ async def test_hot_swap_within_one_poll_shadow_and_bit_identical_rollback(regist
     registry.promote(v2, "better", "bob")
     await life.poll()
     assert life.serving().version == v1  # the batch in flight keeps its model
-    swapped = life.apply_pending()
-    assert [(e.alias, e.version) for e in swapped] == [("champion", v2)]
+    worker = InferenceWorker(life, max_staleness_ns=60)
+    try:
+        w = _windows()
+        scores = await worker.score(1_000, 990, w[:, -1], w)  # the next batch swaps first
+        stale = await worker.score(2_000, 1_000, w[:, -1], w)
+    finally:
+        worker.close()
+    assert [(e.alias, e.version) for e in scores.swaps] == [("champion", v2)]
+    assert (scores.champion_version, scores.shadow_version) == (v2, v3)
+    np.testing.assert_array_equal(scores.forecast, make_ensemble(seed=2).predict(None, w))
+    np.testing.assert_array_equal(scores.shadow_forecast, make_ensemble(seed=3).predict(None, w))
+    assert stale.forecast is None and stale.skipped == "stale features"  # data time, not wall
     assert not np.array_equal(_predict(life), before)
 
     registry.rollback("live drawdown", "carol")
