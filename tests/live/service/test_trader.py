@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import math
+from contextlib import asynccontextmanager
 from decimal import Decimal
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -49,7 +51,7 @@ def _one_torch_thread():
 
 async def _champion(mlflow_tracking_uri, tmp_path, monkeypatch) -> ModelLifecycle:
     monkeypatch.setenv("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
-    registry = ModelRegistry(mlflow_tracking_uri, model_name="trader-test")
+    registry = ModelRegistry(mlflow_tracking_uri, model_name=f"trader-{tmp_path.name[:40]}")
     d = tmp_path / "model"
     spec = {**SPEC.to_dict(), "fingerprint": SPEC.fingerprint()}
     save_model(d, make_ensemble(seed=4), feature_spec=spec,
@@ -65,20 +67,21 @@ async def _champion(mlflow_tracking_uri, tmp_path, monkeypatch) -> ModelLifecycl
     registry.promote(v, "test", "alice")
     config = RunningConfig(SPEC.fingerprint(), SPEC.names, (SYMBOL,), "1s")
     client = RegistryClient(mlflow_tracking_uri, attempts=2, backoff_s=0.0)
-    life = ModelLifecycle(client, config, tmp_path / "cache", Metrics(), model_name="trader-test")
+    life = ModelLifecycle(
+        client, config, tmp_path / "cache", Metrics(), model_name=registry.model_name
+    )
     await life.poll(["champion"])
     return life
 
 
-async def test_trader_orders_on_the_paper_venue_within_limits(
-    mlflow_tracking_uri, orders_dsn, tmp_path, monkeypatch
-):
+@asynccontextmanager
+async def trader_rig(mlflow_tracking_uri, orders_dsn, tmp_path, monkeypatch):
+    """The registry's champion, the paper venue, a broker and a trader over them."""
     life = await _champion(mlflow_tracking_uri, tmp_path, monkeypatch)
     worker = InferenceWorker(life, max_staleness_ns=5 * S)
     try:
         async with paper_venue() as venue, broker_on(venue, orders_dsn) as rig:
             bid, ask = rig.best()
-            mid = float((bid + ask) / 2)
             portfolio = Portfolio([SYMBOL], 100_000.0, [float(LOT)])
             risk = RiskEngine(RiskLimits(max_position_notional=POSITION_LIMIT, max_drawdown=0.5),
                               portfolio)  # fmt: skip
@@ -88,35 +91,48 @@ async def test_trader_orders_on_the_paper_venue_within_limits(
                 [SYMBOL], FeatureEngine(SPEC, [SYMBOL]), RingWindow(1, WINDOW, len(SPEC.names)),
                 worker, step, rig.broker, "r1", [LOT], SPEC.fingerprint(),
             ))  # fmt: skip
-            bars = BarBuilder(S)
-            rng = np.random.default_rng(11)
-            reports = []
-            for k in range(40):  # a few trades per second around the venue's mid
-                for j in range(3):
-                    px = mid * math.exp(0.002 * rng.normal())
-                    closed = bars.on_trade(SYMBOL, k * S + j * 300_000_000, px, 1.0)
-                    if closed is not None:
-                        reports.append(await trader.on_bars([closed]))
-                        notional = abs(portfolio.position_notional()[0])
-                        assert notional <= POSITION_LIMIT + 1e-9
-            if bars_gap := bars.watermark(41 * S):
-                reports.append(await trader.on_bars(bars_gap))
-
-            orders = [o for r in reports for o in r.orders]
-            assert orders and all(o.state == "FILLED" for o in orders)
-            assert not any(r.rejected for r in reports)
-            # warm-up: no decision before the features and the model window are full
-            first = next(r.seq for r in reports if r.orders)
-            assert first > SPEC.warmup_bars() + WINDOW - 2
-            assert {r.scores.champion_version for r in reports if r.scores} == {"1"}
-            for o in orders:  # every order was journaled before it left, then its answer
-                assert await rig.broker.store.events(o.client_id) == ["persisted", "FILLED"]
-            report = await reconcile(rig.broker, BASELINE)
-            assert report.problems == []
-            held = await rig.broker.store.positions()
-            assert Decimal(str(portfolio.position(SYMBOL))) == held.get("SYN0000", 0)
-            venue_orders = [o for o in venue.paper.account.orders.values()]
-            assert len(venue_orders) == len(orders)
+            yield SimpleNamespace(rig=rig, trader=trader, portfolio=portfolio, life=life,
+                                  mid=float((bid + ask) / 2), venue=venue)  # fmt: skip
     finally:
         worker.close()
         await life.client.aclose()
+
+
+def trades(mid: float, seconds: int, seed: int = 11):
+    """A few trades per second around ``mid``: ``(symbol, ts_ns, price, qty)``."""
+    rng = np.random.default_rng(seed)
+    for k in range(seconds):
+        for j in range(3):
+            yield SYMBOL, k * S + j * 300_000_000, mid * math.exp(0.002 * rng.normal()), 1.0
+
+
+async def test_trader_orders_on_the_paper_venue_within_limits(
+    mlflow_tracking_uri, orders_dsn, tmp_path, monkeypatch
+):
+    async with trader_rig(mlflow_tracking_uri, orders_dsn, tmp_path, monkeypatch) as t:
+        rig, trader, portfolio, venue = t.rig, t.trader, t.portfolio, t.venue
+        bars = BarBuilder(S)
+        reports = []
+        for trade in trades(t.mid, 40):
+            closed = bars.on_trade(*trade)
+            if closed is not None:
+                reports.append(await trader.on_bars([closed]))
+                notional = abs(portfolio.position_notional()[0])
+                assert notional <= POSITION_LIMIT + 1e-9
+        if last := bars.watermark(41 * S):
+            reports.append(await trader.on_bars(last))
+
+        orders = [o for r in reports for o in r.orders]
+        assert orders and all(o.state == "FILLED" for o in orders)
+        assert not any(r.rejected for r in reports)
+        # warm-up: no decision before the features and the model window are full
+        first = next(r.seq for r in reports if r.orders)
+        assert first > SPEC.warmup_bars() + WINDOW - 2
+        assert {r.scores.champion_version for r in reports if r.scores} == {"1"}
+        for o in orders:  # every order was journaled before it left, then its answer
+            assert await rig.broker.store.events(o.client_id) == ["persisted", "FILLED"]
+        report = await reconcile(rig.broker, BASELINE)
+        assert report.problems == []
+        held = await rig.broker.store.positions()
+        assert Decimal(str(portfolio.position(SYMBOL))) == held.get("SYN0000", 0)
+        assert len(venue.paper.account.orders) == len(orders)
