@@ -86,6 +86,20 @@ class Metrics:
             "rrr_exchange_faults", "Fault hooks fired by the replay exchange", ["fault"],
             registry=r,
         )  # fmt: skip
+        self.model_refusals = Counter(
+            "rrr_model_refusals", "Model versions refused (alert), by alias and reason",
+            ["alias", "reason"], registry=r,
+        )  # fmt: skip
+        self.model_swaps = Counter(
+            "rrr_model_swaps", "Models installed between batches", ["alias"], registry=r
+        )
+        self.model_registry_errors = Counter(
+            "rrr_model_registry_errors", "Registry polls that failed (model kept)", registry=r
+        )
+        self.model_serving_version = Gauge(
+            "rrr_model_serving_version", "Registry version serving each alias", ["alias"],
+            registry=r,
+        )  # fmt: skip
         self.exchange_http_requests = Counter(
             "rrr_exchange_http_requests", "REST requests answered, by status", ["status"],
             registry=r,

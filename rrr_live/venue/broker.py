@@ -210,9 +210,9 @@ def _fmt(x: Decimal) -> str:
 
 
 def _state(body: Mapping[str, Any]) -> OrderState:
+    filled = Decimal(str(body.get("executedQty", "0")))
+    quote = body.get("cummulativeQuoteQty")
+    avg = Decimal(str(quote)) / filled if quote is not None and filled > 0 else None
     return OrderState(
-        str(body["clientOrderId"]),
-        str(body["status"]),
-        int(body["orderId"]),
-        Decimal(str(body.get("executedQty", "0"))),
+        str(body["clientOrderId"]), str(body["status"]), int(body["orderId"]), filled, avg
     )

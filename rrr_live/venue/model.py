@@ -68,6 +68,7 @@ class OrderState:
     state: str
     venue_order_id: int | None
     filled_qty: Decimal
+    avg_price: Decimal | None = None  # average fill price when the answer carries it
 
 
 def client_order_id(prefix: str, decision: Decision, leg: int = 0) -> str:

@@ -1,0 +1,202 @@
+"""The trader pipeline: closed bars → features → inference → the one decision step → orders.
+
+One batch is the bars of every symbol closing at the same ``end_ns`` (what the backtest calls a
+decision batch). Per batch, in order:
+
+1. gapped bars (see :mod:`rrr_live.service.bars`) are dropped: no features, no decision for
+   that symbol;
+2. the remaining bars go to ``FeatureEngine.update_batch`` and the feature windows;
+3. the champion and shadow models score the batch in the inference thread (rows whose
+   features are not finite or whose window is not full get NaN: the step leaves them alone);
+4. ``DecisionStep.run`` marks, runs the risk engine, sizes and checks every order; no forecast
+   (no model, stale) means no decision;
+5. approved orders go to the :class:`~rrr_live.venue.broker.Broker` as market orders under
+   deterministic client ids (batch sequence, leg); risk denials and venue refusals are
+   reported; fills update the portfolio at the venue's average price.
+
+Everything observable is returned as a :class:`BatchReport` for the journal.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+import numpy as np
+import numpy.typing as npt
+
+from rrr_live.features.engine import FeatureEngine
+from rrr_live.inference.worker import BatchScores, InferenceWorker
+from rrr_live.models.window import RingWindow
+from rrr_live.risk.reasons import DenyReason
+from rrr_live.service.bars import ClosedBar
+from rrr_live.strategy.decision import Decision, DecisionBatch, DecisionStep, OpenOrders
+from rrr_live.venue.broker import Broker
+from rrr_live.venue.model import Decision as OrderOrigin
+from rrr_live.venue.model import OrderIntent, OrderState, client_order_id
+from rrr_live.venue.rest import VenueRejected
+
+F64 = npt.NDArray[np.float64]
+I64 = npt.NDArray[np.int64]
+
+
+@dataclass
+class BatchReport:
+    """What one decision batch did.
+
+    Attributes:
+        ts_ns: Decision time (bar close).
+        seq: Batch sequence number (part of every client order id).
+        symbols: Symbols decided (gapped ones excluded).
+        skipped_gapped: Symbols whose decision was skipped for a feed gap.
+        scores: The model forecasts.
+        decision: The step's decision (``None`` when no forecast was made).
+        orders: Venue answers for the orders sent.
+        denied: ``(symbol, reason)`` of orders the risk engine denied.
+        rejected: ``(client id, message)`` of orders the venue refused.
+    """
+
+    ts_ns: int
+    seq: int
+    symbols: list[str]
+    skipped_gapped: list[str]
+    scores: BatchScores | None = None
+    decision: Decision | None = None
+    orders: list[OrderState] = field(default_factory=list)
+    denied: list[tuple[str, str]] = field(default_factory=list)
+    rejected: list[tuple[str, str]] = field(default_factory=list)
+
+
+@dataclass
+class TraderParts:
+    """The objects a trader drives (built by the service from its configuration).
+
+    Attributes:
+        universe: Traded symbols, in universe order (the portfolio's order).
+        engine: Incremental feature engine over the universe.
+        window: Feature windows (T = the model's window length, >= 1).
+        worker: Inference worker.
+        step: The one decision step (its portfolio and risk engine).
+        broker: Where orders go.
+        prefix: Client order id prefix of this runner.
+        lot_qty: Base quantity of one lot, per universe symbol.
+        feature_spec: Feature spec id recorded with every order.
+    """
+
+    universe: Sequence[str]
+    engine: FeatureEngine
+    window: RingWindow
+    worker: InferenceWorker
+    step: DecisionStep
+    broker: Broker
+    prefix: str
+    lot_qty: Sequence[Decimal]
+    feature_spec: str
+
+
+class Trader:
+    """Runs decision batches (see the module docstring).
+
+    Args:
+        parts: What it drives.
+    """
+
+    def __init__(self, parts: TraderParts) -> None:
+        self.p = parts
+        self.index = {s: i for i, s in enumerate(parts.universe)}
+        self.open = OpenOrders.empty(len(parts.universe))
+        self.seq = 0
+
+    async def on_bars(self, bars: Sequence[ClosedBar]) -> BatchReport:
+        """Decide on the bars closing at one time (every bar must share ``end_ns``).
+
+        Raises:
+            ValueError: bars of different close times or of symbols outside the universe.
+        """
+        ts = _one_time(bars)
+        self.seq += 1
+        clean = sorted((b for b in bars if not b.gapped), key=lambda b: self.index[b.symbol])
+        report = BatchReport(ts, self.seq, [b.symbol for b in clean],
+                             sorted(b.symbol for b in bars if b.gapped))  # fmt: skip
+        if not clean:
+            return report
+        idx = np.array([self.index[b.symbol] for b in clean], dtype=np.int64)
+        feats = self._features(clean, idx)
+        windows = self.p.window.windows(idx)
+        report.scores = scores = await self.p.worker.score(ts, ts, feats, windows)
+        if scores.forecast is None:
+            return report
+        forecast = np.where(self._usable(feats, idx), scores.forecast, np.nan)
+        price = np.array([b.close for b in clean], dtype=np.float64)
+        strategy = self.p.step.strategy
+        batch = DecisionBatch(ts, idx, price, lambda: strategy.base_weights(forecast, None))
+        report.decision = d = self.p.step.run(batch, self.open)
+        await self._cancel(d)
+        await self._send(d, report, scores.champion_version)
+        return report
+
+    def _features(self, clean: Sequence[ClosedBar], idx: I64) -> npt.NDArray[np.float32]:
+        self.p.engine.update_batch(
+            [b.symbol for b in clean],
+            ts_ns=[b.end_ns for b in clean],
+            open_=[b.open for b in clean],
+            high=[b.high for b in clean],
+            low=[b.low for b in clean],
+            close=[b.close for b in clean],
+            volume=[b.volume for b in clean],
+        )
+        feats = np.asarray(self.p.engine.features([b.symbol for b in clean]), dtype=np.float32)
+        finite = np.isfinite(feats).all(axis=1)  # warm-up rows never enter a window
+        if finite.any():
+            self.p.window.push(feats[finite], idx[finite])
+        return feats
+
+    def _usable(self, feats: npt.NDArray[np.float32], idx: I64) -> npt.NDArray[np.bool_]:
+        return np.isfinite(feats).all(axis=1) & self.p.window.ready(idx)
+
+    async def _cancel(self, d: Decision) -> None:
+        # One open order per symbol at most: market orders settle at once, so nothing is left.
+        if len(d.cancel):
+            self.open.clear(d.cancel)
+
+    async def _send(self, d: Decision, report: BatchReport, version: str) -> None:
+        origin = OrderOrigin(version, self.p.feature_spec, self.seq)
+        for leg, (s, lots, code) in enumerate(
+            zip(d.sym.tolist(), d.lots.tolist(), d.codes.tolist(), strict=True)
+        ):
+            symbol = self.p.universe[s]
+            if code != DenyReason.OK:
+                report.denied.append((symbol, DenyReason(code).name))
+                continue
+            intent = OrderIntent(
+                client_order_id(self.p.prefix, origin, leg), self.p.prefix, symbol,
+                "BUY" if lots > 0 else "SELL", "MARKET", abs(lots) * self.p.lot_qty[s], None,
+                origin,
+            )  # fmt: skip
+            try:
+                state = await self.p.broker.submit(intent)
+            except VenueRejected as exc:
+                report.rejected.append((intent.client_id, str(exc)))
+                continue
+            report.orders.append(state)
+            self._apply_fill(s, lots, state, float(d.ref[leg]))
+
+    def _apply_fill(self, s: int, lots: int, state: OrderState, ref: float) -> None:
+        if state.filled_qty <= 0:
+            return
+        filled_lots = int(state.filled_qty / self.p.lot_qty[s]) * (1 if lots > 0 else -1)
+        price = float(state.avg_price) if state.avg_price is not None else ref
+        self.p.step.portfolio.apply_fills(
+            np.array([s], dtype=np.int64),
+            np.array([filled_lots], dtype=np.int64),
+            np.array([price]),
+            np.zeros(1),
+        )
+
+
+def _one_time(bars: Sequence[ClosedBar]) -> int:
+    times = {b.end_ns for b in bars}
+    if len(times) != 1:
+        raise ValueError(f"a decision batch needs bars of one close time, got {sorted(times)}")
+    return times.pop()
