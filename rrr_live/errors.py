@@ -37,6 +37,9 @@ reject a bad argument also derive from ``ValueError`` (marked ``+ValueError``)::
     ├── AmbiguousOutcome                venue.rest: no answer; resolved by a query, never resent
     ├── StreamRefused                   rrr_live.venue.stream: user-data stream subscription refused
     ├── Disagreement                    rrr_live.venue.reconcile: journal and venue disagree (named)
+    ├── RegistryUnavailable             inference.registry_client: MLflow REST did not answer
+    ├── RefusedError                    inference.lifecycle: a version may not serve (reason)
+    ├── ControlConfigError              rrr_live.service.control: e.g. a public bind without a token
     └── (rrr_pipelines)
         ├── SourceError                 lib.sources: FilesSourceError, RestSourceError
         ├── PublishRefusedError         lib.bars_wap: an unpassed partition is never published
@@ -45,6 +48,7 @@ reject a bad argument also derive from ``ValueError`` (marked ``+ValueError``)::
         ├── MlflowUnavailableError      lib.mlflow_health: the MLflow server is down
         ├── StackingError, TrainingDataError          lib.ml.ensemble, lib.ml.lightning_modules
         ├── LabelError, SplitError, MetricError +ValueError   lib.ml.labels/splits/metrics
+        ├── WalkForwardError +ValueError  lib.ml.walkforward: folds that cannot be built or trained
         └── EvaluationError, BaselineError, GateError +ValueError   lib.ml.evaluation/baselines/gate
 """
 

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from rrr_live.errors import RRRError
 from rrr_live.inference.registry_client import RegistryClient, RegistryUnavailable, VersionRef
 from rrr_live.metrics import Metrics
 from rrr_live.models import verdict as rule
@@ -76,7 +77,7 @@ class LifecycleEvent:
     detail: str = ""
 
 
-class RefusedError(Exception):
+class RefusedError(RRRError):
     """A candidate version may not serve; ``reason`` is a metric label, ``str`` the detail."""
 
     def __init__(self, reason: str, detail: str) -> None:

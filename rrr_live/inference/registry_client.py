@@ -14,13 +14,15 @@ from typing import Any
 
 import httpx
 
+from rrr_live.errors import RRRError
+
 logger = logging.getLogger(__name__)
 
 ARTIFACT_PREFIX = "mlflow-artifacts:/"
 DEFAULT_TIMEOUT = httpx.Timeout(5.0, connect=2.0)
 
 
-class RegistryUnavailable(Exception):
+class RegistryUnavailable(RRRError):
     """The registry did not answer usefully within the retry budget."""
 
 
