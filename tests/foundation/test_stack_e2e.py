@@ -167,7 +167,7 @@ def test_demo_twice_judges_each_run_and_names_a_failed_training_step(tmp_path: P
     second = _demo(env)
     assert second.returncode == 1, second.stdout[-3000:] + second.stderr[-3000:]
     error = second.stderr.strip().splitlines()[-1]
-    assert "demo step failed" in error and "'train, evaluate" in error
+    assert "demo step failed" in error and "'train, walk forward" in error
     assert "failed Dagster steps: ensemble_model" in error
     summary = json.loads((home / "demo-summary.json").read_text())
     assert [s["ok"] for s in summary["steps"]] == [True, True, False]
