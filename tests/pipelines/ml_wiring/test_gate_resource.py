@@ -18,7 +18,7 @@ from rrr_pipelines.lib.ml.gate import (
 EVIDENCE = GateEvidence(
     model="ensemble", ic_t_nw=3.0, ic_ci_low=0.01, sharpe=0.5, best_baseline="buy_and_hold",
     best_baseline_sharpe=1.0, max_drawdown=0.1, latency_p95_ms=1.0,
-    risk=RiskFigures(var_99_1d=30_000.0, worst_stress_loss=300_000.0, portfolio_value=1e6),
+    risk=RiskFigures(var_99_1d=30_000.0, worst_stress_loss=80_000.0, portfolio_value=1e6),
 )  # fmt: skip
 
 
