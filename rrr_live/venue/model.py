@@ -6,9 +6,23 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 
+from rrr_live.domain.orders import OrderStatus
+
 # Order states as the venue names them, plus the two the runner has before an answer.
 PENDING_SEND = "pending_send"  # committed to the store, not yet handed to the network
 IN_FLIGHT = "in_flight"  # sent (or maybe sent); the outcome is not known yet
+
+# Binance's order status for each core order status (the paper venue answers with it; brokers
+# read it back). A pending order is "NEW" to the venue once accepted for matching.
+BINANCE_STATUS: dict[OrderStatus, str] = {
+    OrderStatus.PENDING_NEW: "NEW",
+    OrderStatus.ACCEPTED: "NEW",
+    OrderStatus.PARTIALLY_FILLED: "PARTIALLY_FILLED",
+    OrderStatus.FILLED: "FILLED",
+    OrderStatus.CANCELED: "CANCELED",
+    OrderStatus.EXPIRED: "EXPIRED",
+    OrderStatus.REJECTED: "REJECTED",
+}
 OPEN_STATES = frozenset({PENDING_SEND, IN_FLIGHT, "NEW", "PARTIALLY_FILLED"})
 TERMINAL_STATES = frozenset({"FILLED", "CANCELED", "REJECTED", "EXPIRED", "EXPIRED_IN_MATCH"})
 

@@ -15,17 +15,10 @@ from rrr_live.domain.errors import UnknownOrderError
 from rrr_live.domain.market import MarketEvent
 from rrr_live.domain.orders import Order, OrderStatus, OrderType, Side, TimeInForce
 from rrr_live.execution.venue import OrderRequest, SimulatedVenue, VenueReport
-from rrr_live.venue.model import IN_FLIGHT, OrderIntent, OrderState
+from rrr_live.venue.model import BINANCE_STATUS, IN_FLIGHT, OrderIntent, OrderState
 
-_STATE = {
-    OrderStatus.PENDING_NEW: IN_FLIGHT,  # still travelling (the latency model)
-    OrderStatus.ACCEPTED: "NEW",
-    OrderStatus.PARTIALLY_FILLED: "PARTIALLY_FILLED",
-    OrderStatus.FILLED: "FILLED",
-    OrderStatus.CANCELED: "CANCELED",
-    OrderStatus.EXPIRED: "EXPIRED",
-    OrderStatus.REJECTED: "REJECTED",
-}
+# still travelling (the latency model): the broker does not know the outcome yet
+_STATE = {**BINANCE_STATUS, OrderStatus.PENDING_NEW: IN_FLIGHT}
 
 
 class SimulatedVenueBroker:

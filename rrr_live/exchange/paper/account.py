@@ -18,22 +18,15 @@ from typing import Any
 from rrr_live.domain.events import ExecKind, ExecReport, Fill, Liquidity, TradeTick
 from rrr_live.domain.instrument import Instrument
 from rrr_live.domain.market import BookUpdate, BookUpdateKind
-from rrr_live.domain.orders import OrderStatus, OrderType, Side, TimeInForce
+from rrr_live.domain.orders import OrderType, Side, TimeInForce
 from rrr_live.exchange.paper.errors import BinanceError
 from rrr_live.exchange.tape import BOOK_ONLY, DEPTH, Tape, TapeEvent
 from rrr_live.execution.models import FeeModel, LatencyModel
 from rrr_live.execution.venue import OrderRequest, SimulatedVenue, VenueReport
+from rrr_live.venue.model import BINANCE_STATUS
 
 Z = Decimal(0)
-_STATUS = {
-    OrderStatus.PENDING_NEW: "NEW",
-    OrderStatus.ACCEPTED: "NEW",
-    OrderStatus.PARTIALLY_FILLED: "PARTIALLY_FILLED",
-    OrderStatus.FILLED: "FILLED",
-    OrderStatus.CANCELED: "CANCELED",
-    OrderStatus.EXPIRED: "EXPIRED",
-    OrderStatus.REJECTED: "REJECTED",
-}
+_STATUS = BINANCE_STATUS
 _EXEC = {
     ExecKind.ACCEPTED: "NEW",
     ExecKind.FILL: "TRADE",
