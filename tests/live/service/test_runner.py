@@ -24,7 +24,7 @@ N_BARS = 40
 @pytest.fixture
 def env(pg_server, mlflow_tracking_uri, tmp_path, monkeypatch):
     """The runner's database, home, keys and registered champion."""
-    yield runner_env(pg_server, mlflow_tracking_uri, tmp_path, monkeypatch)
+    yield runner_env(pg_server, mlflow_tracking_uri, tmp_path, monkeypatch, shadow=True)
     get_settings.cache_clear()
 
 
@@ -51,7 +51,16 @@ async def test_runner_trades_a_lockstep_replay_and_reports(env, tmp_path):
     assert {o["symbol"] for o in orders} <= set(SYMBOLS) and len(orders) == venue_orders
     assert summary["fills"] == len(orders)
     assert {o["version"] for o in orders} == {"1"}
-    assert summary["served"][0]["alias"] == "champion"
+    assert {(s["alias"], s["version"]) for s in summary["served"]} == {
+        ("champion", "1"),
+        ("shadow", "2"),
+    }
+    # the shadow is scored on the same batches (never traded): both versions have live scores
+    shadow = summary["shadow"]
+    assert shadow["version"] == "2" and shadow["n"] > 0
+    assert set(summary["live_ic"]) == {"1", "2"}
+    assert summary["live_ic"]["1"]["n"] == shadow["n"]
+    assert -1 <= shadow["ic"] <= 1 and 0 <= shadow["hit_rate"] <= 1
     lat = summary["latency_ms"]
     assert lat["tick_to_decision"]["n"] == summary["decisions"]
     assert 0 < lat["tick_to_decision"]["p50"] <= lat["tick_to_decision"]["p99"]
