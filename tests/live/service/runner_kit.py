@@ -64,13 +64,13 @@ def _log(registry: ModelRegistry, d: Path, seed: int) -> str:
     return registry.log_training_run({}, {}, spec, {}, "abc", d)
 
 
-def register_champion(uri: str, tmp: Path, name: str, shadow: bool = False) -> str:
-    """Save, register and promote a model for ``SYMBOLS`` on 1-second bars; its version.
-
-    With ``shadow``, a second version (another seed, no passing verdict) is set as ``shadow``.
-    """
+def promote_new(uri: str, tmp: Path, name: str, seed: int) -> str:
+    """Register a passing version of another seed and make it the champion; its version."""
     registry = ModelRegistry(uri, model_name=name)
-    run_id = _log(registry, tmp / "model", seed=4)
+    return _promote(registry, _log(registry, tmp / f"model-{seed}", seed=seed))
+
+
+def _promote(registry: ModelRegistry, run_id: str) -> str:
     crit = [
         rule.Criterion("sharpe", 1.0, 0.0),
         rule.Criterion("max_drawdown", 0.1, 0.25),
@@ -79,6 +79,16 @@ def register_champion(uri: str, tmp: Path, name: str, shadow: bool = False) -> s
     ]
     v = registry.register(run_id, rule.verdict_tags("b", rule.BASELINE_SET, "e", crit)).version
     registry.promote(v, "test", "alice")
+    return v
+
+
+def register_champion(uri: str, tmp: Path, name: str, shadow: bool = False) -> str:
+    """Save, register and promote a model for ``SYMBOLS`` on 1-second bars; its version.
+
+    With ``shadow``, a second version (another seed, no passing verdict) is set as ``shadow``.
+    """
+    registry = ModelRegistry(uri, model_name=name)
+    v = _promote(registry, _log(registry, tmp / "model", seed=4))
     if shadow:
         other = registry.register(_log(registry, tmp / "shadow", seed=5), {}).version
         registry.set_alias(other, "shadow")

@@ -13,10 +13,20 @@ import pytest
 
 from rrr_live.config import get_settings
 from rrr_live.exchange import ExchangeServer
+from rrr_live.inference.lifecycle import ModelLifecycle
 from rrr_live.service.assemble import run_live
 from rrr_live.service.config import load_config
 from tests.kit.services import free_port
-from tests.live.service.runner_kit import SYMBOLS, T0, S, paper, random_bars, runner_env, tape_of
+from tests.live.service.runner_kit import (
+    SYMBOLS,
+    T0,
+    S,
+    paper,
+    promote_new,
+    random_bars,
+    runner_env,
+    tape_of,
+)
 
 pytestmark = [pytest.mark.pg, pytest.mark.asyncio]
 
@@ -149,3 +159,55 @@ async def test_operator_halt_is_journaled_and_survives_a_restart(env, tmp_path, 
     assert {state for _, state in second["risk_state_path"]} == {"HALTED"}
     # warm-up from the first run's journal: the restarted runner decided from its first batch
     assert second["decisions"] == 15
+
+
+def _staged(version: str) -> asyncio.Event:
+    """An event set once the runner's lifecycle has verified and staged ``version``."""
+    staged = asyncio.Event()
+    emit = ModelLifecycle._emit
+
+    def spy(self, event):
+        emit(self, event)
+        if event.kind == "staged" and event.version == version:
+            staged.set()
+
+    ModelLifecycle._emit = spy  # restored by the monkeypatch fixture of the caller
+    return staged
+
+
+async def test_hot_swap_under_load_switches_between_batches(env, tmp_path, monkeypatch):
+    monkeypatch.setattr(ModelLifecycle, "_emit", ModelLifecycle._emit)
+    staged = _staged("3")
+    async with ExchangeServer(tape_of(random_bars(N_BARS)), lockstep=True, paper=paper()) as ex:
+        path = env.toml(ex.http_url, tmp_path / "runner.toml")
+        path.write_text(path.read_text().replace("poll_interval_s = 3600", "poll_interval_s = 0.2"))
+        trading = _orders_seen(ex, 3)
+        run = asyncio.create_task(run_live(load_config(path)))
+        await asyncio.wait_for(trading.wait(), 60)
+        ex.pause()  # the market holds while the new version is promoted and verified
+        v = await asyncio.to_thread(promote_new, env.registry_url, tmp_path, env.model_name, 7)
+        assert v == "3"
+        await asyncio.wait_for(staged.wait(), 30)
+        ex.resume()
+        await ex.finished()
+        os.kill(os.getpid(), signal.SIGTERM)
+        assert await asyncio.wait_for(run, 60) == 0
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["batches"] == N_BARS  # no batch skipped across the swap
+    champions = [
+        (s["version"], s["from_ts_ns"]) for s in summary["served"] if s["alias"] == "champion"
+    ]
+    assert [c[0] for c in champions] == ["1", "3"]
+    versions = [o["version"] for o in summary["orders"]]
+    assert versions == sorted(versions) and set(versions) == {"1", "3"}  # one switch, in order
+    conn = await asyncpg.connect(env.dsn)
+    try:
+        journaled = await conn.fetch("SELECT DISTINCT version FROM runner_batches ORDER BY 1")
+        seen = await conn.fetch(
+            "SELECT payload->>'version' AS v FROM runner_events WHERE kind = 'lifecycle'"
+            " AND payload->>'kind' = 'swapped' AND payload->>'alias' = 'champion' ORDER BY id"
+        )
+    finally:
+        await conn.close()
+    assert [r["version"] for r in journaled] == ["1", "3"]
+    assert [r["v"] for r in seen] == ["1", "3"]
