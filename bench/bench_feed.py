@@ -52,6 +52,7 @@ from rrr_live.exchange.synthetic import synthetic_tape
 from rrr_live.feeds.coinbase import DEFAULT_CHANNELS, CoinbaseFeed
 from rrr_live.feeds.connection import FeedSettings
 from rrr_live.feeds.errors import FeedError
+from rrr_live.feeds.gc_tuning import tuned_gc
 from rrr_live.feeds.instruments import fetch_instruments
 from rrr_live.feeds.keeper import BookKeeper
 from rrr_live.metrics import Metrics
@@ -261,32 +262,33 @@ async def adapter_to_journal(
                            config=WriterConfig(probe_max_s=0.5))  # fmt: skip
     stats = CaptureStats()
     out: dict[str, Any] = {}
-    async with writer:
-        cpu0, pg0 = time.process_time(), db.cpu_s()
-        marks = [0.0, 0.0]  # first and last event
+    with tuned_gc():  # as a capture process does once start-up is done
+        async with writer:
+            cpu0, pg0 = time.process_time(), db.cpu_s()
+            marks = [0.0, 0.0]  # first and last event
 
-        def mark(_rec: Received) -> bool:
-            marks[1] = time.perf_counter()
-            marks[0] = marks[0] or marks[1]
-            return False
+            def mark(_rec: Received) -> bool:
+                marks[1] = time.perf_counter()
+                marks[0] = marks[0] or marks[1]
+                return False
 
-        run = asyncio.create_task(_capture(feed, writer, stats, mark))
-        if outage is not None:
-            await asyncio.sleep(outage[0])
-            db.kill()
-            out["killed_at_events"] = stats.events
-            await asyncio.sleep(outage[1])
-            out["during"] = writer.status()
-            await asyncio.to_thread(db.start)
-            out["restarted_at_s"] = time.perf_counter() - marks[0]
-        await run
-        out["recv_s"] = marks[1] - marks[0]
-        out["after_recv"] = writer.status()
-        await writer.drain()
-        out["journaled_s"] = time.perf_counter() - marks[0]
-        out["cpu_s"] = time.process_time() - cpu0
-        out["pg_cpu_s"] = db.cpu_s() - pg0 if outage is None else float("nan")
-        out["status"] = writer.status()
+            run = asyncio.create_task(_capture(feed, writer, stats, mark))
+            if outage is not None:
+                await asyncio.sleep(outage[0])
+                db.kill()
+                out["killed_at_events"] = stats.events
+                await asyncio.sleep(outage[1])
+                out["during"] = writer.status()
+                await asyncio.to_thread(db.start)
+                out["restarted_at_s"] = time.perf_counter() - marks[0]
+            await run
+            out["recv_s"] = marks[1] - marks[0]
+            out["after_recv"] = writer.status()
+            await writer.drain()
+            out["journaled_s"] = time.perf_counter() - marks[0]
+            out["cpu_s"] = time.process_time() - cpu0
+            out["pg_cpu_s"] = db.cpu_s() - pg0 if outage is None else float("nan")
+            out["status"] = writer.status()
     out["events"] = stats.events
     out["sessions"] = stats.by_session
     out["keeper"] = keeper
@@ -355,6 +357,9 @@ def run_e2e(symbols: int, frames: int, dsn: str, tmp: Path, db: Database) -> dic
           f"this process CPU {res['cpu_s']:.1f} s, PostgreSQL CPU {res['pg_cpu_s']:.1f} s) | "
           f"received {res['recv_s']:.2f} s, all journaled {res['journaled_s']:.2f} s "
           f"({res['events'] / res['journaled_s']:,.0f} rows/s), spilled {st.spilled:,} | "
+          f"CPU us/frame: this process {res['cpu_s'] / res['events'] * 1e6:.1f}, sender "
+          f"{sent['cpu_s'] / sent['frames'] * 1e6:.1f}, PostgreSQL "
+          f"{res['pg_cpu_s'] / res['events'] * 1e6:.1f} (load {os.getloadavg()[0]:.1f}) | "
           f"books exact: {exact} | journal rows {stored:,} == events {res['events']:,}: "
           f"{stored == res['events']} | rejected {res['rejected'] or 0} | tape encoded in "
           f"{encoded:.1f} s")  # fmt: skip
