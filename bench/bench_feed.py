@@ -228,11 +228,15 @@ class Sender:
 # ------------------------------------------------------------------------------ receivers
 
 
-async def ceiling(ws_url: str, products: list[str]) -> tuple[int, float]:
-    """A raw websockets loop with the adapter's subscription: count frames until closed."""
+async def ceiling(ws_url: str, products: list[str]) -> tuple[int, float, float]:
+    """A raw websockets loop with the adapter's subscription: count frames until closed.
+
+    Returns the frames, the seconds from the first to the last, and the CPU seconds spent.
+    """
     msg = {"type": "subscribe", "product_ids": products,
            "channels": ["level2_batch", *DEFAULT_CHANNELS]}  # fmt: skip
     n, first, last = 0, 0.0, 0.0
+    cpu0 = time.process_time()
     async with connect(ws_url, max_size=2**20, compression=None) as ws:
         await ws.send(json.dumps(msg))
         with contextlib.suppress(ConnectionClosed):
@@ -241,7 +245,7 @@ async def ceiling(ws_url: str, products: list[str]) -> tuple[int, float]:
                 if n == 0:
                     first = last
                 n += 1
-    return n, last - first
+    return n, last - first, time.process_time() - cpu0
 
 
 async def adapter_to_journal(
@@ -339,7 +343,7 @@ def run_e2e(symbols: int, frames: int, dsn: str, tmp: Path, db: Database) -> dic
         encoded = sender.read()["encoded_s"]
         urls = sender.read()
         products = [f"SYN{i:04d}-USD" for i in range(symbols)]
-        n_raw, raw_s = asyncio.run(ceiling(urls["ws"], products))
+        n_raw, raw_s, raw_cpu = asyncio.run(ceiling(urls["ws"], products))
         sent_raw = sender.read()
         urls = sender.read()
         res = asyncio.run(adapter_to_journal(urls, dsn, tmp / f"spill-{symbols}", db, None))
@@ -352,7 +356,8 @@ def run_e2e(symbols: int, frames: int, dsn: str, tmp: Path, db: Database) -> dic
     st = res["status"]
     print(f"{symbols:>5} symbols | ceiling (raw websockets): {raw_rate:>8,.0f} frames/s "
           f"(sender {sent_raw['frames'] / sent_raw['elapsed_s']:,.0f}/s, sender CPU "
-          f"{sent_raw['cpu_s']:.1f} s) | adapter->book->journal: {e2e_rate:>8,.0f} frames/s "
+          f"{sent_raw['cpu_s']:.1f} s, receiver CPU {raw_cpu / n_raw * 1e6:.1f} us/frame) | "
+          f"adapter->book->journal: {e2e_rate:>8,.0f} frames/s "
           f"= {e2e_rate / raw_rate:.0%} of ceiling (sender CPU {sent['cpu_s']:.1f} s, "
           f"this process CPU {res['cpu_s']:.1f} s, PostgreSQL CPU {res['pg_cpu_s']:.1f} s) | "
           f"received {res['recv_s']:.2f} s, all journaled {res['journaled_s']:.2f} s "
