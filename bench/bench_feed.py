@@ -70,6 +70,7 @@ from rrr_live.persistence.server import (
 )
 
 BATCH = 5_000
+FLOOR = 25_000.0  # frames/s end to end at 1000 symbols (issue 14)
 
 
 def synthetic_records(n: int, symbols: int, session: str, seed: int = 3) -> list[Received]:
@@ -424,7 +425,11 @@ def main() -> None:
                 asyncio.run(bench_copy(dsn, args.rows, Path(tmp) / "spill-copy"))
             if "e2e" in only:
                 for n in map(int, args.symbols.split(",")):
-                    run_e2e(n, args.frames, dsn, Path(tmp), db)
+                    r = run_e2e(n, args.frames, dsn, Path(tmp), db)
+                    if n >= 1000:
+                        ok = r["e2e"] >= FLOOR and r["exact"] and r["all_journaled"]
+                        print(f"floor ({FLOOR:,.0f} frames/s at {n} symbols, exact books, every "
+                              f"frame journaled): {'met' if ok else 'NOT met'}")  # fmt: skip
             if "outage" in only:
                 run_outage(args.outage_frames, args.outage_rate, args.outage_s, dsn,
                            Path(tmp), db)  # fmt: skip
