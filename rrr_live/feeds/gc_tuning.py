@@ -34,7 +34,7 @@ def tune_gc(gen0: int = GEN0, gen1: int = GEN1, gen2: int = GEN2) -> tuple[int, 
 
 @contextmanager
 def tuned_gc(gen0: int = GEN0, gen1: int = GEN1, gen2: int = GEN2) -> Iterator[None]:
-    """:func:`tune_gc` for the duration of the block, then unfreeze and restore thresholds."""
+    """:func:`tune_gc` for the duration of the block, then restore the thresholds and unfreeze."""
     previous = tune_gc(gen0, gen1, gen2)
     try:
         yield

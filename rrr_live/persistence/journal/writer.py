@@ -196,20 +196,17 @@ class JournalWriter:
             await self._space.wait()
 
     def offer(self, rec: Received) -> bool:
-        """Queue one record if the buffer has room; False (nothing queued) when it is full.
-
-        The capture loop's per-event step: no coroutine unless it has to wait (then ``put``).
+        """Queue one record if there is room (no coroutine); False, queuing nothing, when full.
 
         Raises:
             RuntimeError: after :meth:`close` was called.
         """
         if self._closing:
             raise RuntimeError("the journal writer is closed")
-        buf = self._buf
-        n = len(buf)
+        n = len(self._buf)
         if n >= self.config.queue_max:
             return False
-        buf.append(rec)
+        self._buf.append(rec)
         self._received += 1
         if n == 0:
             self._data.set()
