@@ -38,6 +38,8 @@ from rrr_live.metrics import Metrics
 log = logging.getLogger(__name__)
 
 Sleeper = Callable[[float], Awaitable[None]]
+# frames counted locally before ``frames_received`` is updated (also on every watchdog pass)
+REPORT_EVERY = 256
 FATAL_HTTP = frozenset({400, 401, 404})
 
 
@@ -158,6 +160,7 @@ class ReconnectingFeed(ABC):
         self._idle = False
         self._resynced: list[MarketEvent] = []
         self._received = self.metrics.frames_received.labels(self.venue)
+        self._unreported = 0
 
     def __aiter__(self) -> AsyncIterator[Received]:
         """Iterate over the events of successive connections until cancelled or fatal."""
@@ -241,6 +244,7 @@ class ReconnectingFeed(ABC):
                     except ConnectionClosedOK:
                         return
             finally:
+                self.report_frames()
                 await cancel_task(watchdog)
                 await self._on_close()
 
@@ -268,7 +272,9 @@ class ReconnectingFeed(ABC):
         except Rejected as e:
             self._reject(e.reason, e.detail)
             return []
-        self._received.inc()
+        self._unreported += 1
+        if self._unreported >= REPORT_EVERY:
+            self.report_frames()
         if parsed.control == "ignored":
             self.ignored[parsed.detail] += 1
             self.metrics.frames_ignored.labels(self.venue, parsed.detail).inc()
@@ -276,10 +282,17 @@ class ReconnectingFeed(ABC):
             self.settings.backoff.reset()
         return events
 
+    def report_frames(self) -> None:
+        """Add the frames counted since the last report to ``frames_received``."""
+        if self._unreported:
+            self._received.inc(self._unreported)
+            self._unreported = 0
+
     async def _watchdog(self, ws: ClientConnection) -> None:
         s = self.settings
         idle_ns = int(s.idle_timeout_s * 1e9)
         while True:
+            self.report_frames()
             now = s.clock.now_ns()
             if self.keeper is not None:
                 self._report_staleness(self.keeper, now)

@@ -6,12 +6,11 @@ import asyncio
 import json
 import sys
 import time
-from dataclasses import fields
-from enum import Enum
 from pathlib import Path
 from typing import Any
 
 import click
+import msgspec
 
 from rrr_live.domain.market import Received
 from rrr_live.errors import RRRError
@@ -29,10 +28,7 @@ MAX_DEFAULT_SYMBOLS = 50
 def event_dict(rec: Received) -> dict[str, Any]:
     """Return a received event as a JSON-ready dict (enums by value)."""
     ev = rec.event
-    body = {f.name: getattr(ev, f.name) for f in fields(ev)}
-    for key, value in body.items():
-        if isinstance(value, Enum):
-            body[key] = value.value
+    body: dict[str, Any] = msgspec.to_builtins(ev)  # structs and dataclasses alike
     return {"session": rec.session, "seq": rec.seq, "recv_ns": rec.recv_ns, "venue": rec.venue,
             "type": type(ev).__name__, **body}  # fmt: skip
 

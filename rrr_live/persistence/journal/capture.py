@@ -24,6 +24,10 @@ class JournalSink(Protocol):
         """Queue one record, waiting while the queue is full."""
         ...
 
+    def offer(self, rec: Received) -> bool:
+        """Queue one record if there is room now; False when full (then ``put`` waits)."""
+        ...
+
 
 @dataclass
 class CaptureStats:
@@ -54,8 +58,10 @@ async def capture(
     """
     st = stats if stats is not None else CaptureStats()
     per_session = st.by_session
+    offer = journal.offer
     async for rec in feed:
-        await journal.put(rec)
+        if not offer(rec):
+            await journal.put(rec)
         st.events += 1
         per_session[rec.session] = per_session.get(rec.session, 0) + 1
         if until is not None and until(rec):

@@ -6,9 +6,10 @@ once everything in it is acknowledged. A crash between commit and acknowledgemen
 rows twice, which the journal's ``ON CONFLICT DO NOTHING`` absorbs.
 
 Frame: ``<u32 payload length><u32 crc32><u8 table index><payload>``, where the CRC covers the
-table byte and the payload, and the payload is the JSON array of the rows (ints, strings and
-lists of ints; no pickle). A torn frame at the end of a segment (a crash mid-write) is cut off
-on open.
+table byte and the payload, and the payload is the MessagePack array of the rows (ints, strings
+and bytes; no pickle). Segments written before the packed book levels hold JSON payloads with
+the old row shape; they are still read (``rows.upgrade_legacy_row``). A torn frame at the end
+of a segment (a crash mid-write) is cut off on open.
 
 The class is synchronous and thread-safe: the writer calls it through ``asyncio.to_thread`` so
 an fsync never stalls the event loop.
@@ -25,13 +26,17 @@ import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from rrr_live.persistence.journal.rows import TABLES, Row
+import msgspec
+
+from rrr_live.persistence.journal.rows import TABLES, Row, upgrade_legacy_row
 
 log = logging.getLogger(__name__)
 
 _HEADER = struct.Struct("<IIB")
 _MAX_PAYLOAD = 1 << 30
 _SUFFIX = ".seg"
+_ENCODE = msgspec.msgpack.Encoder().encode
+_DECODE = msgspec.msgpack.Decoder().decode
 
 
 @dataclass
@@ -64,10 +69,17 @@ class SpillStats:
 
 def encode_frame(table: str, rows: list[Row]) -> bytes:
     """Return one frame holding ``rows`` of ``table``."""
-    payload = json.dumps(rows, separators=(",", ":")).encode()
+    payload = _ENCODE(rows)
     tix = TABLES.index(table)
     crc = zlib.crc32(payload, zlib.crc32(bytes((tix,))))
     return _HEADER.pack(len(payload), crc, tix) + payload
+
+
+def decode_rows(table: str, payload: bytes) -> list[Row]:
+    """Return the rows of one frame's payload (MessagePack, or JSON from older segments)."""
+    if payload[:1] == b"[":  # a MessagePack array never starts with 0x5b
+        return [upgrade_legacy_row(table, r) for r in json.loads(payload)]
+    return [tuple(r) for r in _DECODE(payload)]
 
 
 def _parse_frame(buf: bytes, offset: int) -> tuple[str, bytes, int] | None:
@@ -190,7 +202,7 @@ class SpillBuffer:
             if parsed is None:  # cannot happen for bytes we fsync'd ourselves and validated
                 raise OSError(f"spill segment {seg.path} is corrupt at offset {start + offset}")
             table, payload, offset = parsed
-            decoded = [tuple(r) for r in json.loads(payload)]
+            decoded = decode_rows(table, payload)
             rows.setdefault(table, []).extend(decoded)
             count += len(decoded)
         return SpillChunk(rows, count, (seg.number, start + offset), offset)

@@ -191,19 +191,28 @@ class JournalWriter:
         Raises:
             RuntimeError: after :meth:`close` was called.
         """
-        if self._closing:
-            raise RuntimeError("the journal writer is closed")
-        buf = self._buf
-        while len(buf) >= self.config.queue_max:
+        while not self.offer(rec):
             self._space.clear()
             await self._space.wait()
-        buf.append(rec)
+
+    def offer(self, rec: Received) -> bool:
+        """Queue one record if there is room (no coroutine); False, queuing nothing, when full.
+
+        Raises:
+            RuntimeError: after :meth:`close` was called.
+        """
+        if self._closing:
+            raise RuntimeError("the journal writer is closed")
+        n = len(self._buf)
+        if n >= self.config.queue_max:
+            return False
+        self._buf.append(rec)
         self._received += 1
-        n = len(buf)
-        if n == 1:
+        if n == 0:
             self._data.set()
-        if n >= self.config.batch_max:
+        if n + 1 >= self.config.batch_max:
             self._full.set()
+        return True
 
     async def flush(self) -> None:
         """Wait until every record put so far is durable: committed, spilled or counted dropped."""

@@ -66,6 +66,7 @@ async def test_recorded_binance_session_synchronises_exactly() -> None:
 
         run = Run(feed, start_after_snapshots)
         await run.finish(ex)
+        sent = ex.frames_sent  # market data, replies and control frames: all well formed
     diffs = [
         i
         for i in run.items
@@ -79,6 +80,9 @@ async def test_recorded_binance_session_synchronises_exactly() -> None:
         )
         == 2
     )
+    # counted locally and reported in batches: complete once the connection has ended
+    frames = {"venue": "binance"}
+    assert feed.metrics.registry.get_sample_value("rrr_feed_frames_received_total", frames) == sent
     assert_books_equal_reference(
         feed.keeper, binance_books(received(BINANCE_WS), binance_snapshots())
     )

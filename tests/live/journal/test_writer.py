@@ -121,3 +121,19 @@ async def test_retention_drops_whole_old_days_on_the_injected_clock(
     stored = await read_journal(journal_dsn)
     keep_from = sent[-1].recv_ns // DAY_NS * DAY_NS
     assert multiset(stored) == multiset([r for r in sent if r.recv_ns >= keep_from])
+
+
+async def test_offer_refuses_a_full_buffer_and_put_waits_for_room(
+    journal_dsn: str, tmp_path: Path
+) -> None:
+    sent = make_records(11)
+    writer = _writer(journal_dsn, tmp_path, Metrics(CollectorRegistry()), queue_max=10,
+                     batch_max=5)  # fmt: skip
+    assert all(writer.offer(rec) for rec in sent[:10])  # not started: nothing takes them yet
+    assert not writer.offer(sent[10]) and writer.status().received == 10
+    async with writer:  # the batcher frees room, then the waiting put gets in
+        await writer.put(sent[10])
+        await writer.drain()
+    assert multiset(await read_journal(journal_dsn)) == multiset(sent)
+    with pytest.raises(RuntimeError, match="closed"):
+        writer.offer(sent[0])
