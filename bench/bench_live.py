@@ -1,0 +1,570 @@
+"""Live runner latency: tick -> decision over the replay exchange and its paper venue.
+
+For each (symbols, frames/s) pair the replay exchange runs in its own process (bars of 1 second
+expanded into depth diffs and trades, free clock: paced at the frame rate, never waiting for
+decisions, ``send_time`` on) with its paper venue. This process is the runner's data path:
+websocket frames -> ``BinanceParser`` -> L2 books and event-time bars (``BarBuilder``) -> a
+batch when every symbol's bar closed -> the runner's ``Trader`` (features, windows, the model in
+the inference thread, the decision step, risk) -> ``BinanceBroker`` (order store on a throw-away
+embedded PostgreSQL, signed REST) -> the paper venue.
+
+* **tick -> decision** (ARCHITECTURE's definition): from the server send time
+  (``rrr_send_ns``, monotonic, same host) of the frame that closes the batch's last bar to the
+  moment the batch's first order leaves the risk engine (the broker is called), or, for a
+  batch without an order, the decision is made. p50 / p95 / p99 / p99.9 and decisions/s.
+* **venue ack**: from the broker call to the venue's answer (store write + signed REST), per
+  order, reported separately.
+* **floor**: in this process, no network: parse + book of one batch's closing frames, bar close,
+  features, forward and decision step, per batch.
+
+The model is a seeded ensemble (MLP + LSTM + transformer) saved with the saver and served
+through the model lifecycle's verification (manifest sha256, canary, compatibility) from a local
+folder: the registry is off the decision path. Features and windows are warmed from history
+bars before the tape starts (as the runner's warm-up). Sizing rebalances only past
+``--rebalance`` so that about 10-30 % of the symbols order per bar (the measured share is
+printed). CPU by default; ``--device auto`` uses CUDA when present.
+
+    python bench/bench_live.py [--seconds 8] [--symbols 10,100,1000] [--rates 1000,10000]
+        [--device cpu|cuda|auto] [--out bench_live.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import secrets
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from rrr_live.book.l2 import OrderBook
+from rrr_live.clock import SimulatedClock
+from rrr_live.domain.events import TradeTick
+from rrr_live.domain.instrument import Instrument
+from rrr_live.domain.market import BookUpdate
+from rrr_live.exchange.bars import Bar, expand_bars
+from rrr_live.exchange.paper.auth import ApiKeys
+from rrr_live.exchange.paper.limits import RateLimits
+from rrr_live.exchange.paper.venue import PaperConfig
+from rrr_live.exchange.server import ExchangeServer
+from rrr_live.exchange.tape import BOOK_ONLY, Tape
+from rrr_live.features.engine import FeatureEngine
+from rrr_live.features.spec import FeatureDef, FeatureSpec
+from rrr_live.feeds.binance_wire import BinanceParser
+from rrr_live.inference.lifecycle import ModelLifecycle, RunningConfig
+from rrr_live.inference.registry_client import VersionRef
+from rrr_live.inference.worker import InferenceWorker
+from rrr_live.metrics import Metrics
+from rrr_live.models import Ensemble, Member, RingWindow, build_network, load_model, save_model
+from rrr_live.models import verdict as rule
+from rrr_live.persistence.migrate import migrate
+from rrr_live.persistence.server import ensure_databases, start_embedded, stop_embedded
+from rrr_live.portfolio.portfolio import Portfolio
+from rrr_live.risk.limits import RiskEngine, RiskLimits
+from rrr_live.service.bars import BarBuilder, ClosedBar
+from rrr_live.service.trader import Trader, TraderParts
+from rrr_live.strategy.decision import DecisionBatch, DecisionStep, OpenOrders
+from rrr_live.strategy.sizing import Strategy, StrategyConfig
+from rrr_live.venue.broker import BinanceBroker
+from rrr_live.venue.model import OrderIntent, OrderState
+from rrr_live.venue.rest import Credentials, RestConfig, SignedRest
+from rrr_live.venue.store import OrderStore
+
+S = 1_000_000_000
+T0 = 1_700_000_000 * S
+TICK, LOT = Decimal("0.01"), Decimal("0.01")
+WINDOW = 16
+SPEC = FeatureSpec("fs-bench", tuple(FeatureDef.of(f"r{w}", "log_return", window=w)
+                                     for w in (1, 2, 4, 8, 16)))  # fmt: skip
+MEMBERS = [
+    ("mlp", "mlp", {"hidden": 64, "layers": 2}, "return"),
+    ("lstm", "lstm", {"hidden": 32}, "return"),
+    ("transformer", "transformer", {"d_model": 32, "heads": 4, "layers": 1, "ff": 64}, "return"),
+]
+WARM_BATCHES = 3  # not measured: the process's first forward passes and connections
+PCTS = (("p50", 50.0), ("p95", 95.0), ("p99", 99.0), ("p999", 99.9))
+
+
+def note(what: str) -> None:
+    """Progress on stderr (long runs show progress)."""
+    print(f"[{time.strftime('%H:%M:%S')}] {what}", file=sys.stderr, flush=True)
+
+
+# --------------------------------------------------------------------------- inputs and model
+def symbols_of(n: int) -> list[str]:
+    """Bar-table symbols served as they are named (``S0000``...)."""
+    return [f"S{i:04d}" for i in range(n)]
+
+
+def bars_for(symbols: list[str], first: int, n_bars: int, seed: int = 7) -> list[Bar]:
+    """Seeded random-walk 1-second bars, bar ``first`` onwards (history and tape share it)."""
+    rng = np.random.default_rng(seed)
+    steps = 0.003 * rng.standard_normal((len(symbols), first + n_bars))
+    closes = 100.0 * np.exp(np.cumsum(steps, axis=1))
+    out = []
+    for k, s in enumerate(symbols):
+        for i in range(first, first + n_bars):
+            o = float(closes[k, i - 1]) if i else 100.0
+            c = float(closes[k, i])
+            out.append(Bar(s, T0 + i * S, S, o, max(o, c) * 1.0005, min(o, c) * 0.9995, c, 5e3))
+    return out
+
+
+def save_bench_model(folder: Path, symbols: list[str]) -> Path:
+    """A seeded ensemble saved with the saver (manifest, canary) for ``symbols`` at 1 s."""
+    torch.manual_seed(0)
+    n = len(SPEC.names)
+    members = tuple(Member(name, arch, hp, build_network(arch, hp, n, WINDOW), role, 0.0, 0.01)
+                    for name, arch, hp, role in MEMBERS)  # fmt: skip
+    ens = Ensemble(SPEC.names, WINDOW, np.zeros(n, np.float32), np.full(n, 0.003, np.float32),
+                   members, {"mlp": 0.4, "lstm": 0.4, "transformer": 0.2})  # fmt: skip
+    spec = {**SPEC.to_dict(), "fingerprint": SPEC.fingerprint()}
+    save_model(folder, ens, feature_spec=spec,
+               metadata={"universe": symbols, "bar_interval": "1s"})  # fmt: skip
+    return folder
+
+
+class LocalRegistry:
+    """The lifecycle's registry source, served from a local model folder (one passed version)."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        crit = [
+            rule.Criterion("sharpe", 1.0, 0.0),
+            rule.Criterion("max_drawdown", 0.1, 0.25),
+            rule.Criterion("var_99_1d", 0.01, 0.05),
+            rule.Criterion("worst_stress_loss", 0.1, 0.5),
+        ]
+        self.tags = rule.verdict_tags("bench", rule.BASELINE_SET, "bench", crit)
+
+    async def alias(self, name: str, alias: str) -> VersionRef | None:
+        """Version 1 for the champion, nothing else."""
+        return VersionRef(name, "1", "local", self.tags) if alias == rule.CHAMPION else None
+
+    async def download(self, ref: VersionRef, dest: Path) -> Path:
+        """Copy the folder (the lifecycle verifies it as a download)."""
+        shutil.copytree(self.folder, dest)
+        return dest
+
+
+# ----------------------------------------------------------------------------- the exchange
+def tape_for(n: int, first: int, n_bars: int) -> Tape:
+    """The served tape: bars ``first..`` expanded into depth diffs and trades."""
+    return expand_bars("binance", bars_for(symbols_of(n), first, n_bars), tick=TICK, lot=LOT)
+
+
+def serve_main(n: int, first: int, n_bars: int, speed: float) -> None:
+    """The exchange process: serve the tape with the paper venue; print the port; run."""
+    keys = ApiKeys(os.environ["BENCH_KEY"], os.environ["BENCH_SECRET"])
+    syms = symbols_of(n)
+    balances = {"USDT": Decimal(10**12), **{s: Decimal(10**9) for s in syms}}
+
+    async def run() -> None:
+        # Binance's default 100 orders per 10 s would throttle the bench, not measure it
+        limits = RateLimits(weight_per_minute=10**9, orders_per_10s=10**9, orders_per_day=10**9)
+        server = ExchangeServer(tape_for(n, first, n_bars), speed=speed, send_time=True,
+                                paper=PaperConfig(keys, balances, limits=limits))  # fmt: skip
+        async with server as ex:
+            print(ex.http_url, flush=True)
+            await ex.finished()
+            await asyncio.sleep(3600)  # keep answering REST until the parent ends us
+
+    asyncio.run(run())
+
+
+@contextlib.contextmanager
+def exchange_process(n: int, first: int, n_bars: int, speed: float, keys: ApiKeys) -> Any:
+    """Start the exchange process; yield its base URL; stop it."""
+    env = {**os.environ, "BENCH_KEY": keys.api_key, "BENCH_SECRET": keys.secret}
+    argv = [sys.executable, __file__, "--serve", str(n), str(first), str(n_bars), str(speed)]
+    proc = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        url = proc.stdout.readline().strip()
+        if not url.startswith("http://127.0.0.1:"):
+            raise RuntimeError(f"exchange process did not start (said {url!r})")
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+# ------------------------------------------------------------------------------ the runner side
+class TimedBroker:
+    """The real broker, timing when each order leaves the risk engine and when it is answered."""
+
+    def __init__(self, inner: BinanceBroker) -> None:
+        self.inner = inner
+        self.first_ns = 0  # first order of the current batch
+        self.acks_ms: list[float] = []
+
+    async def submit(self, intent: OrderIntent) -> OrderState:
+        """Forward; record the times."""
+        t = time.monotonic_ns()
+        self.first_ns = self.first_ns or t
+        state = await self.inner.submit(intent)
+        self.acks_ms.append((time.monotonic_ns() - t) / 1e6)
+        return state
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+
+def make_trader(syms: list[str], worker: InferenceWorker, broker: Any, rebalance: float) -> Trader:
+    """The runner's trader: linear sizing, 0.5 gross; rebalances past ``rebalance`` of the cap."""
+    n = len(syms)
+    portfolio = Portfolio(syms, 1e7, [float(LOT)] * n)
+    strategy = Strategy(StrategyConfig(mode="linear", score_scale=2.0, max_weight=0.5 / n,
+                                       max_gross_leverage=0.5,
+                                       rebalance_threshold=rebalance * 0.5 / n))  # fmt: skip
+    risk = RiskEngine(RiskLimits(max_position_notional=1e7, max_drawdown=0.5), portfolio)
+    step = DecisionStep(strategy, risk, portfolio, np.zeros(n))
+    return Trader(TraderParts(syms, FeatureEngine(SPEC, syms), RingWindow(n, WINDOW, len(SPEC.names)),
+                              worker, step, broker, "bench", [LOT] * n, SPEC.fingerprint()))  # fmt: skip
+
+
+def closed_bars(bars: list[Bar]) -> list[list[ClosedBar]]:
+    """History bars as batches of closed bars (warm-up input)."""
+    by_t: dict[int, list[ClosedBar]] = {}
+    for b in bars:
+        cb = ClosedBar(b.symbol, b.ts_ns, b.ts_ns + S, b.open, b.high, b.low, b.close, b.volume, 4)
+        by_t.setdefault(cb.end_ns, []).append(cb)
+    return [sorted(v, key=lambda b: b.symbol) for _, v in sorted(by_t.items())]
+
+
+@dataclass
+class Intake:
+    """Frames -> parser -> books and bars -> a batch when every symbol's bar closed."""
+
+    syms: list[str]
+    insts: dict[str, Instrument]
+    parser: BinanceParser
+    bars: BarBuilder = field(default_factory=lambda: BarBuilder(S))
+    books: dict[str, OrderBook] = field(default_factory=dict)
+    pending: dict[int, list[ClosedBar]] = field(default_factory=dict)
+    frames: int = 0
+
+    def __post_init__(self) -> None:
+        for s, inst in self.insts.items():
+            self.books[s] = book = OrderBook(inst)
+            book.apply_snapshot([], [], 0)  # diffs carry absolute sizes from the first one
+
+    def on_frame(self, raw: str | bytes) -> list[ClosedBar] | None:
+        """Take one frame; return a complete batch when this frame completes one."""
+        self.frames += 1
+        for ev in self.parser.parse(raw).events:
+            if isinstance(ev, BookUpdate):
+                self.books[ev.symbol].apply_sides(ev.bids, ev.asks, ev.ts_ns)
+            elif isinstance(ev, TradeTick):
+                inst = self.insts[ev.symbol]
+                px, qty = inst.ticks_to_price(ev.price_ticks), inst.lots_to_size(ev.size_lots)
+                closed = self.bars.on_trade(ev.symbol, ev.ts_ns, px, qty)
+                if closed is not None:
+                    batch = self.pending.setdefault(closed.end_ns, [])
+                    batch.append(closed)
+                    if len(batch) == len(self.syms):
+                        return self.pending.pop(closed.end_ns)
+        return None
+
+
+@dataclass
+class Run:
+    """What one (symbols, rate) run measured."""
+
+    latency_ms: list[float] = field(default_factory=list)
+    orders_per_batch: list[int] = field(default_factory=list)
+    floor_ms: list[float] = field(default_factory=list)
+    acks_ms: list[float] = field(default_factory=list)
+    batch_ms: list[float] = field(default_factory=list)  # the trader's time per batch
+    frames: int = 0
+    wall_s: float = 0.0
+    seconds: float = 0.0
+    started: float = 0.0
+    until: float = float("inf")
+    intake_frames: Any = None
+
+
+async def warm_runner(trader: Trader, history: list[Bar]) -> None:
+    """The runner's warm-up: features and windows from history bars (no decisions)."""
+    for batch in closed_bars(history):
+        idx = np.array([trader.index[b.symbol] for b in batch], dtype=np.int64)
+        trader._features(batch, idx)  # the trader's own feature path
+
+
+async def consume(ws: Any, intake: Intake, queue: asyncio.Queue[Any], run: Run) -> None:
+    """Intake task: read frames until ``run.until`` (monotonic s); queue complete batches."""
+    while time.monotonic() < run.until:
+        try:
+            wait = max(0.01, min(run.until - time.monotonic(), 30))
+            raw = await asyncio.wait_for(ws.recv(), wait)
+        except TimeoutError:
+            break
+        batch = intake.on_frame(raw)
+        if batch is not None:
+            send_ns = int(json.loads(raw)["rrr_send_ns"])
+            await queue.put((send_ns, batch))
+    await queue.put(None)
+
+
+async def decide(trader: Trader, broker: TimedBroker, queue: asyncio.Queue[Any], run: Run) -> None:
+    """Trader task: one batch at a time; tick -> decision per batch (after the warm batches)."""
+    seen = 0
+    while (item := await queue.get()) is not None:
+        send_ns, batch = item
+        broker.first_ns, acks = 0, len(broker.acks_ms)
+        begun = time.monotonic_ns()
+        report = await trader.on_bars(batch)
+        decided = broker.first_ns or time.monotonic_ns()
+        run.batch_ms.append((time.monotonic_ns() - begun) / 1e6)
+        seen += 1
+        if seen <= WARM_BATCHES:  # first forward passes, first connections
+            del broker.acks_ms[acks:]
+            del run.batch_ms[-1:]
+            if seen == WARM_BATCHES:  # the measured window starts now
+                run.started = time.monotonic()
+                run.until = run.started + run.seconds
+                run.frames = -run.intake_frames()
+            continue
+        run.latency_ms.append((decided - send_ns) / 1e6)
+        run.orders_per_batch.append(len(report.orders))
+
+
+async def runner_side(url: str, keys: ApiKeys, dsn: str, model_dir: Path, n: int, warm: int,
+                      seconds: float, device: str, rebalance: float) -> Run:  # fmt: skip
+    """Connect the runner's path to the exchange process; measure ``seconds`` of trading."""
+    import asyncpg
+    from websockets.asyncio.client import connect
+
+    syms = symbols_of(n)
+    insts = {s: Instrument.create(s, str(TICK), str(LOT), "0") for s in syms}
+    config = RunningConfig(SPEC.fingerprint(), SPEC.names, tuple(syms), "1s")
+    life = ModelLifecycle(LocalRegistry(model_dir), config, model_dir.parent / "cache",  # type: ignore[arg-type]
+                          Metrics(), device=device)  # fmt: skip
+    await life.poll([rule.CHAMPION])
+    worker = InferenceWorker(life, max_staleness_ns=5 * S)
+    clock = SimulatedClock(0)
+    creds = Credentials(keys.api_key, keys.secret)
+    rest = SignedRest(RestConfig(url, timeout_s=10.0), creds, clock)
+    run = Run(seconds=seconds)
+    try:
+        async with asyncpg.create_pool(dsn, min_size=1, max_size=2) as pool:
+            await rest.sync_time()
+            store = OrderStore(pool, "bench", "paper", clock)
+            broker = TimedBroker(BinanceBroker(rest, store, {s: (s, "USDT") for s in syms}))
+            trader = make_trader(syms, worker, broker, rebalance)
+            await warm_runner(trader, bars_for(syms, 0, warm))
+            note(f"{n} symbols: features warmed from {warm} history bars; trading")
+            intake = Intake(syms, insts, BinanceParser(insts))
+            ws_url = url.replace("http://", "ws://") + "/stream"
+            async with connect(ws_url, max_size=2**24, max_queue=None) as ws:
+                streams = [f"{s.lower()}@{k}" for s in syms for k in ("depth", "trade")]
+                await ws.send(json.dumps({"method": "SUBSCRIBE", "params": streams, "id": 1}))
+                queue: asyncio.Queue[Any] = asyncio.Queue(maxsize=1)
+                run.intake_frames = lambda: intake.frames
+                async with asyncio.TaskGroup() as tg:
+                    tg.create_task(consume(ws, intake, queue, run), name="intake")
+                    tg.create_task(decide(trader, broker, queue, run), name="trader")
+                run.wall_s = time.monotonic() - run.started if run.started else 0.0
+            run.frames += intake.frames
+            run.acks_ms = broker.acks_ms
+    finally:
+        worker.close()
+        await rest.close()
+    return run
+
+
+def floor(
+    model_dir: Path, n: int, warm: int, n_batches: int, device: str
+) -> dict[str, list[float]]:
+    """In-process, per batch: parse + book of the closing frames, bars, features, forward, step.
+
+    Returns:
+        Milliseconds per batch: ``total`` and each stage.
+    """
+    syms = symbols_of(n)
+    insts = {s: Instrument.create(s, str(TICK), str(LOT), "0") for s in syms}
+    model = load_model(model_dir, device=device)
+    engine, window = FeatureEngine(SPEC, syms), RingWindow(n, WINDOW, len(SPEC.names))
+    for batch in closed_bars(bars_for(syms, 0, warm)):
+        feats = _update(engine, batch)
+        finite = np.isfinite(feats).all(axis=1)
+        window.push(feats[finite], np.flatnonzero(finite))
+    portfolio = Portfolio(syms, 1e7, [float(LOT)] * n)
+    step = DecisionStep(Strategy(StrategyConfig(mode="linear", max_weight=0.5 / n)),
+                        RiskEngine(RiskLimits(max_drawdown=0.5), portfolio), portfolio,
+                        np.zeros(n))  # fmt: skip
+    intake = Intake(syms, insts, BinanceParser(insts))
+    closing: list[bytes] = []
+    out: dict[str, list[float]] = {}
+    for e in tape_for(n, warm, n_batches + 1).events:
+        if e.channel == BOOK_ONLY:
+            continue
+        frame = b'{"stream":"%s@%s","data":%s}' % (e.symbol.lower().encode(), e.channel.encode(),
+                                                   e.payload)  # fmt: skip
+        if not e.closes_bar:
+            intake.on_frame(frame)
+            continue
+        closing.append(frame)
+        if len(closing) < 2 * n:
+            continue
+        t0 = time.perf_counter_ns()
+        done = [b for b in map(intake.on_frame, closing) if b]
+        batch = sorted(done[0], key=lambda b: b.symbol)
+        t1 = time.perf_counter_ns()
+        window.push(_update(engine, batch), np.arange(n))
+        wins = window.windows(np.arange(n))
+        t2 = time.perf_counter_ns()
+        with torch.inference_mode():
+            forecast = model.predict(None, wins)
+        t3 = time.perf_counter_ns()
+        w = step.strategy.base_weights(np.asarray(forecast, dtype=np.float64), None)
+        prices = np.array([b.close for b in batch])
+        step.run(DecisionBatch(batch[0].end_ns, np.arange(n), prices, w), OpenOrders.empty(n))
+        t4 = time.perf_counter_ns()
+        for key, a, b in (("total", t0, t4), ("parse_book_bars", t0, t1), ("features", t1, t2),
+                          ("forward", t2, t3), ("step", t3, t4)):  # fmt: skip
+            out.setdefault(key, []).append((b - a) / 1e6)
+        closing = []
+    return out
+
+
+def _update(engine: FeatureEngine, batch: list[ClosedBar]) -> np.ndarray:
+    names = [b.symbol for b in batch]
+    engine.update_batch(
+        names, ts_ns=[b.end_ns for b in batch], open_=[b.open for b in batch],
+        high=[b.high for b in batch], low=[b.low for b in batch],
+        close=[b.close for b in batch], volume=[b.volume for b in batch],
+    )  # fmt: skip
+    return np.asarray(engine.features(names), dtype=np.float32)
+
+
+# ------------------------------------------------------------------------------------ reporting
+def pct(values: list[float]) -> dict[str, float]:
+    """p50 / p95 / p99 / p99.9 and n."""
+    if not values:
+        return {**{k: float("nan") for k, _ in PCTS}, "n": 0}
+    arr = np.asarray(values)
+    return {**{k: round(float(np.percentile(arr, q)), 3) for k, q in PCTS}, "n": len(values)}
+
+
+def hardware() -> dict[str, Any]:
+    """CPU model, cores, load average, torch device."""
+    model = ""
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    cuda = torch.cuda.get_device_name(0) if torch.cuda.is_available() else ""
+    return {"cpu": model, "cores": os.cpu_count(), "cuda": cuda, "torch": torch.__version__,
+            "load_avg": [round(x, 2) for x in os.getloadavg()]}  # fmt: skip
+
+
+FRAMES_PER_SYMBOL_BAR = 8  # four book diffs and four trades per bar
+
+
+def one_config(n: int, rate: float, args: argparse.Namespace, dsn: str, tmp: Path,
+               device: str) -> dict[str, Any]:  # fmt: skip
+    """Run the exchange process and the runner for one (symbols, frames/s) pair."""
+    warm = SPEC.warmup_bars() + WINDOW + 2
+    bars_per_s = rate / (FRAMES_PER_SYMBOL_BAR * n)
+    n_bars = int(args.seconds * bars_per_s) + WARM_BATCHES + 2
+    model_dir = save_bench_model(tmp / f"model-{n}-{int(rate)}" / "m", symbols_of(n))
+    keys = ApiKeys(secrets.token_hex(8), secrets.token_hex(24))
+    note(f"{n} symbols at {rate:.0f} frames/s: {n_bars} bars; starting the exchange")
+    with exchange_process(n, warm, n_bars, bars_per_s, keys) as url:
+        run = asyncio.run(runner_side(url, keys, dsn, model_dir, n, warm, args.seconds, device,
+                                      args.rebalance))  # fmt: skip
+    note(f"{n} symbols at {rate:.0f} frames/s: {len(run.latency_ms)} batches; the floor")
+    floor_ms = floor(model_dir, n, warm, min(args.floor_batches, n_bars), device)
+    ordering = [k / n for k in run.orders_per_batch]
+    return {
+        "symbols": n, "target_frames_per_s": rate, "device": device,
+        "frames_per_s": round(run.frames / run.wall_s, 1) if run.wall_s else 0.0,
+        "decisions_per_s": round(len(run.latency_ms) / run.wall_s, 2) if run.wall_s else 0.0,
+        "tick_to_decision_ms": pct(run.latency_ms), "venue_ack_ms": pct(run.acks_ms),
+        "floor_ms": pct(floor_ms.get("total", [])),
+        "floor_stages_p50_ms": {k: pct(v)["p50"] for k, v in floor_ms.items() if k != "total"},
+        "batch_ms": pct(run.batch_ms),
+        "ordering_share": round(float(np.mean(ordering)), 3) if ordering else 0.0,
+        "min_ordering_share": round(float(np.min(ordering)), 3) if ordering else 0.0,
+    }  # fmt: skip
+
+
+def table(rows: list[dict[str, Any]]) -> str:
+    """The printed table."""
+    head = (f"{'sym':>5} {'fr/s tgt':>9} {'fr/s':>8} {'dec/s':>6} {'t->d p50':>9} {'p95':>8} "
+            f"{'p99':>8} {'p99.9':>8} {'n':>4} {'ack p50':>8} {'ack p95':>8} {'floor p50':>9} "
+            f"{'p95':>7} {'order%':>6}")  # fmt: skip
+    lines = [head]
+    for r in rows:
+        t, a, f = r["tick_to_decision_ms"], r["venue_ack_ms"], r["floor_ms"]
+        lines.append(
+            f"{r['symbols']:>5} {r['target_frames_per_s']:>9.0f} {r['frames_per_s']:>8.0f} "
+            f"{r['decisions_per_s']:>6.2f} {t['p50']:>9.2f} {t['p95']:>8.2f} {t['p99']:>8.2f} "
+            f"{t['p999']:>8.2f} {t['n']:>4} {a['p50']:>8.2f} {a['p95']:>8.2f} {f['p50']:>9.2f} "
+            f"{f['p95']:>7.2f} {100 * r['ordering_share']:>6.1f}"
+        )
+    return "\n".join(lines)
+
+
+def main() -> None:
+    """Parse the options, run every pair, print the table, write the JSON."""
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--seconds", type=float, default=8.0, help="trading seconds per pair")
+    ap.add_argument("--symbols", default="10,100,1000")
+    ap.add_argument("--rates", default="1000,10000", help="frames/s (50000: the stretch)")
+    ap.add_argument("--device", default="cpu", choices=("cpu", "cuda", "auto"))
+    ap.add_argument("--rebalance", type=float, default=0.6, help="threshold / weight cap")
+    ap.add_argument("--floor-batches", type=int, default=30)
+    ap.add_argument("--threads", type=int, default=1, help="torch threads")
+    ap.add_argument("--out", type=Path, default=Path("bench_live.json"))
+    ap.add_argument("--serve", nargs=4, help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.serve:
+        n, first, n_bars, speed = args.serve
+        serve_main(int(n), int(first), int(n_bars), float(speed))
+        return
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # finally: stop PostgreSQL
+    torch.set_num_threads(args.threads)
+    device = "cuda" if args.device == "auto" and torch.cuda.is_available() else args.device
+    device = "cpu" if device == "auto" else device
+    start = hardware()
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="bench-live-") as tmp:
+        pgdata = Path(tmp) / "pg"
+        address = start_embedded(pgdata)
+        try:
+            ensure_databases(address, ["bench"])
+            migrate(address.url("bench"))
+            for n in (int(x) for x in args.symbols.split(",")):
+                for rate in (float(x) for x in args.rates.split(",")):
+                    rows.append(one_config(n, rate, args, address.url("bench"), Path(tmp), device))
+                    print(table(rows[-1:]).splitlines()[-1], flush=True)
+        finally:
+            stop_embedded(pgdata)
+    result = {"hardware_start": start, "load_avg_end": hardware()["load_avg"],
+              "seconds": args.seconds, "results": rows}  # fmt: skip
+    hw = f"{start['cpu']} x{start['cores']} {start['cuda'] or 'no CUDA'}"
+    print(f"hardware: {hw}; load {start['load_avg']} -> {result['load_avg_end']}")
+    print(table(rows))
+    args.out.write_text(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()
