@@ -36,7 +36,6 @@ import contextlib
 import json
 import os
 import secrets
-import shutil
 import signal
 import subprocess
 import sys
@@ -52,50 +51,48 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from rrr_live.book.l2 import OrderBook
+from bench.live_rig import (
+    LOT,
+    SPEC,
+    TICK,
+    WINDOW,
+    Intake,
+    LocalRegistry,
+    S,
+    TimedBroker,
+    bars_for,
+    closed_bars,
+    save_bench_model,
+    symbols_of,
+    tape_for,
+    update_features,
+)
 from rrr_live.clock import SimulatedClock
-from rrr_live.domain.events import TradeTick
 from rrr_live.domain.instrument import Instrument
-from rrr_live.domain.market import BookUpdate
-from rrr_live.exchange.bars import Bar, expand_bars
+from rrr_live.exchange.bars import Bar
 from rrr_live.exchange.paper.auth import ApiKeys
 from rrr_live.exchange.paper.limits import RateLimits
 from rrr_live.exchange.paper.venue import PaperConfig
 from rrr_live.exchange.server import ExchangeServer
-from rrr_live.exchange.tape import BOOK_ONLY, Tape
+from rrr_live.exchange.tape import BOOK_ONLY
 from rrr_live.features.engine import FeatureEngine
-from rrr_live.features.spec import FeatureDef, FeatureSpec
 from rrr_live.feeds.binance_wire import BinanceParser
 from rrr_live.inference.lifecycle import ModelLifecycle, RunningConfig
-from rrr_live.inference.registry_client import VersionRef
 from rrr_live.inference.worker import InferenceWorker
 from rrr_live.metrics import Metrics
-from rrr_live.models import Ensemble, Member, RingWindow, build_network, load_model, save_model
+from rrr_live.models import RingWindow, load_model
 from rrr_live.models import verdict as rule
 from rrr_live.persistence.migrate import migrate
 from rrr_live.persistence.server import ensure_databases, start_embedded, stop_embedded
 from rrr_live.portfolio.portfolio import Portfolio
 from rrr_live.risk.limits import RiskEngine, RiskLimits
-from rrr_live.service.bars import BarBuilder, ClosedBar
 from rrr_live.service.trader import Trader, TraderParts
 from rrr_live.strategy.decision import DecisionBatch, DecisionStep, OpenOrders
 from rrr_live.strategy.sizing import Strategy, StrategyConfig
 from rrr_live.venue.broker import BinanceBroker
-from rrr_live.venue.model import OrderIntent, OrderState
 from rrr_live.venue.rest import Credentials, RestConfig, SignedRest
 from rrr_live.venue.store import OrderStore
 
-S = 1_000_000_000
-T0 = 1_700_000_000 * S
-TICK, LOT = Decimal("0.01"), Decimal("0.01")
-WINDOW = 16
-SPEC = FeatureSpec("fs-bench", tuple(FeatureDef.of(f"r{w}", "log_return", window=w)
-                                     for w in (1, 2, 4, 8, 16)))  # fmt: skip
-MEMBERS = [
-    ("mlp", "mlp", {"hidden": 64, "layers": 2}, "return"),
-    ("lstm", "lstm", {"hidden": 32}, "return"),
-    ("transformer", "transformer", {"d_model": 32, "heads": 4, "layers": 1, "ff": 64}, "return"),
-]
 WARM_BATCHES = 3  # not measured: the process's first forward passes and connections
 PCTS = (("p50", 50.0), ("p95", 95.0), ("p99", 99.0), ("p999", 99.9))
 
@@ -103,69 +100,6 @@ PCTS = (("p50", 50.0), ("p95", 95.0), ("p99", 99.0), ("p999", 99.9))
 def note(what: str) -> None:
     """Progress on stderr (long runs show progress)."""
     print(f"[{time.strftime('%H:%M:%S')}] {what}", file=sys.stderr, flush=True)
-
-
-# --------------------------------------------------------------------------- inputs and model
-def symbols_of(n: int) -> list[str]:
-    """Bar-table symbols served as they are named (``S0000``...)."""
-    return [f"S{i:04d}" for i in range(n)]
-
-
-def bars_for(symbols: list[str], first: int, n_bars: int, seed: int = 7) -> list[Bar]:
-    """Seeded random-walk 1-second bars, bar ``first`` onwards (history and tape share it)."""
-    rng = np.random.default_rng(seed)
-    steps = 0.003 * rng.standard_normal((len(symbols), first + n_bars))
-    closes = 100.0 * np.exp(np.cumsum(steps, axis=1))
-    out = []
-    for k, s in enumerate(symbols):
-        for i in range(first, first + n_bars):
-            o = float(closes[k, i - 1]) if i else 100.0
-            c = float(closes[k, i])
-            out.append(Bar(s, T0 + i * S, S, o, max(o, c) * 1.0005, min(o, c) * 0.9995, c, 5e3))
-    return out
-
-
-def save_bench_model(folder: Path, symbols: list[str]) -> Path:
-    """A seeded ensemble saved with the saver (manifest, canary) for ``symbols`` at 1 s."""
-    torch.manual_seed(0)
-    n = len(SPEC.names)
-    members = tuple(Member(name, arch, hp, build_network(arch, hp, n, WINDOW), role, 0.0, 0.01)
-                    for name, arch, hp, role in MEMBERS)  # fmt: skip
-    ens = Ensemble(SPEC.names, WINDOW, np.zeros(n, np.float32), np.full(n, 0.003, np.float32),
-                   members, {"mlp": 0.4, "lstm": 0.4, "transformer": 0.2})  # fmt: skip
-    spec = {**SPEC.to_dict(), "fingerprint": SPEC.fingerprint()}
-    save_model(folder, ens, feature_spec=spec,
-               metadata={"universe": symbols, "bar_interval": "1s"})  # fmt: skip
-    return folder
-
-
-class LocalRegistry:
-    """The lifecycle's registry source, served from a local model folder (one passed version)."""
-
-    def __init__(self, folder: Path) -> None:
-        self.folder = folder
-        crit = [
-            rule.Criterion("sharpe", 1.0, 0.0),
-            rule.Criterion("max_drawdown", 0.1, 0.25),
-            rule.Criterion("var_99_1d", 0.01, 0.05),
-            rule.Criterion("worst_stress_loss", 0.1, 0.5),
-        ]
-        self.tags = rule.verdict_tags("bench", rule.BASELINE_SET, "bench", crit)
-
-    async def alias(self, name: str, alias: str) -> VersionRef | None:
-        """Version 1 for the champion, nothing else."""
-        return VersionRef(name, "1", "local", self.tags) if alias == rule.CHAMPION else None
-
-    async def download(self, ref: VersionRef, dest: Path) -> Path:
-        """Copy the folder (the lifecycle verifies it as a download)."""
-        shutil.copytree(self.folder, dest)
-        return dest
-
-
-# ----------------------------------------------------------------------------- the exchange
-def tape_for(n: int, first: int, n_bars: int) -> Tape:
-    """The served tape: bars ``first..`` expanded into depth diffs and trades."""
-    return expand_bars("binance", bars_for(symbols_of(n), first, n_bars), tick=TICK, lot=LOT)
 
 
 def serve_main(n: int, first: int, n_bars: int, speed: float) -> None:
@@ -205,26 +139,6 @@ def exchange_process(n: int, first: int, n_bars: int, speed: float, keys: ApiKey
 
 
 # ------------------------------------------------------------------------------ the runner side
-class TimedBroker:
-    """The real broker, timing when each order leaves the risk engine and when it is answered."""
-
-    def __init__(self, inner: BinanceBroker) -> None:
-        self.inner = inner
-        self.first_ns = 0  # first order of the current batch
-        self.acks_ms: list[float] = []
-
-    async def submit(self, intent: OrderIntent) -> OrderState:
-        """Forward; record the times."""
-        t = time.monotonic_ns()
-        self.first_ns = self.first_ns or t
-        state = await self.inner.submit(intent)
-        self.acks_ms.append((time.monotonic_ns() - t) / 1e6)
-        return state
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.inner, name)
-
-
 def make_trader(syms: list[str], worker: InferenceWorker, broker: Any, rebalance: float) -> Trader:
     """The runner's trader: linear sizing, 0.5 gross; rebalances past ``rebalance`` of the cap."""
     n = len(syms)
@@ -236,50 +150,6 @@ def make_trader(syms: list[str], worker: InferenceWorker, broker: Any, rebalance
     step = DecisionStep(strategy, risk, portfolio, np.zeros(n))
     return Trader(TraderParts(syms, FeatureEngine(SPEC, syms), RingWindow(n, WINDOW, len(SPEC.names)),
                               worker, step, broker, "bench", [LOT] * n, SPEC.fingerprint()))  # fmt: skip
-
-
-def closed_bars(bars: list[Bar]) -> list[list[ClosedBar]]:
-    """History bars as batches of closed bars (warm-up input)."""
-    by_t: dict[int, list[ClosedBar]] = {}
-    for b in bars:
-        cb = ClosedBar(b.symbol, b.ts_ns, b.ts_ns + S, b.open, b.high, b.low, b.close, b.volume, 4)
-        by_t.setdefault(cb.end_ns, []).append(cb)
-    return [sorted(v, key=lambda b: b.symbol) for _, v in sorted(by_t.items())]
-
-
-@dataclass
-class Intake:
-    """Frames -> parser -> books and bars -> a batch when every symbol's bar closed."""
-
-    syms: list[str]
-    insts: dict[str, Instrument]
-    parser: BinanceParser
-    bars: BarBuilder = field(default_factory=lambda: BarBuilder(S))
-    books: dict[str, OrderBook] = field(default_factory=dict)
-    pending: dict[int, list[ClosedBar]] = field(default_factory=dict)
-    frames: int = 0
-
-    def __post_init__(self) -> None:
-        for s, inst in self.insts.items():
-            self.books[s] = book = OrderBook(inst)
-            book.apply_snapshot([], [], 0)  # diffs carry absolute sizes from the first one
-
-    def on_frame(self, raw: str | bytes) -> list[ClosedBar] | None:
-        """Take one frame; return a complete batch when this frame completes one."""
-        self.frames += 1
-        for ev in self.parser.parse(raw).events:
-            if isinstance(ev, BookUpdate):
-                self.books[ev.symbol].apply_sides(ev.bids, ev.asks, ev.ts_ns)
-            elif isinstance(ev, TradeTick):
-                inst = self.insts[ev.symbol]
-                px, qty = inst.ticks_to_price(ev.price_ticks), inst.lots_to_size(ev.size_lots)
-                closed = self.bars.on_trade(ev.symbol, ev.ts_ns, px, qty)
-                if closed is not None:
-                    batch = self.pending.setdefault(closed.end_ns, [])
-                    batch.append(closed)
-                    if len(batch) == len(self.syms):
-                        return self.pending.pop(closed.end_ns)
-        return None
 
 
 @dataclass
@@ -401,7 +271,7 @@ def floor(
     model = load_model(model_dir, device=device)
     engine, window = FeatureEngine(SPEC, syms), RingWindow(n, WINDOW, len(SPEC.names))
     for batch in closed_bars(bars_for(syms, 0, warm)):
-        feats = _update(engine, batch)
+        feats = update_features(engine, batch)
         finite = np.isfinite(feats).all(axis=1)
         window.push(feats[finite], np.flatnonzero(finite))
     portfolio = Portfolio(syms, 1e7, [float(LOT)] * n)
@@ -426,7 +296,7 @@ def floor(
         done = [b for b in map(intake.on_frame, closing) if b]
         batch = sorted(done[0], key=lambda b: b.symbol)
         t1 = time.perf_counter_ns()
-        window.push(_update(engine, batch), np.arange(n))
+        window.push(update_features(engine, batch), np.arange(n))
         wins = window.windows(np.arange(n))
         t2 = time.perf_counter_ns()
         with torch.inference_mode():
@@ -441,16 +311,6 @@ def floor(
             out.setdefault(key, []).append((b - a) / 1e6)
         closing = []
     return out
-
-
-def _update(engine: FeatureEngine, batch: list[ClosedBar]) -> np.ndarray:
-    names = [b.symbol for b in batch]
-    engine.update_batch(
-        names, ts_ns=[b.end_ns for b in batch], open_=[b.open for b in batch],
-        high=[b.high for b in batch], low=[b.low for b in batch],
-        close=[b.close for b in batch], volume=[b.volume for b in batch],
-    )  # fmt: skip
-    return np.asarray(engine.features(names), dtype=np.float32)
 
 
 # ------------------------------------------------------------------------------------ reporting
@@ -483,18 +343,19 @@ def one_config(n: int, rate: float, args: argparse.Namespace, dsn: str, tmp: Pat
     """Run the exchange process and the runner for one (symbols, frames/s) pair."""
     warm = SPEC.warmup_bars() + WINDOW + 2
     bars_per_s = rate / (FRAMES_PER_SYMBOL_BAR * n)
-    n_bars = int(args.seconds * bars_per_s) + WARM_BATCHES + 2
+    seconds = max(args.seconds, args.min_batches / bars_per_s)  # slow bar rates: a few batches
+    n_bars = int(seconds * bars_per_s) + WARM_BATCHES + 2
     model_dir = save_bench_model(tmp / f"model-{n}-{int(rate)}" / "m", symbols_of(n))
     keys = ApiKeys(secrets.token_hex(8), secrets.token_hex(24))
     note(f"{n} symbols at {rate:.0f} frames/s: {n_bars} bars; starting the exchange")
     with exchange_process(n, warm, n_bars, bars_per_s, keys) as url:
-        run = asyncio.run(runner_side(url, keys, dsn, model_dir, n, warm, args.seconds, device,
+        run = asyncio.run(runner_side(url, keys, dsn, model_dir, n, warm, seconds, device,
                                       args.rebalance))  # fmt: skip
     note(f"{n} symbols at {rate:.0f} frames/s: {len(run.latency_ms)} batches; the floor")
     floor_ms = floor(model_dir, n, warm, min(args.floor_batches, n_bars), device)
     ordering = [k / n for k in run.orders_per_batch]
     return {
-        "symbols": n, "target_frames_per_s": rate, "device": device,
+        "symbols": n, "target_frames_per_s": rate, "device": device, "seconds": round(seconds, 1),
         "frames_per_s": round(run.frames / run.wall_s, 1) if run.wall_s else 0.0,
         "decisions_per_s": round(len(run.latency_ms) / run.wall_s, 2) if run.wall_s else 0.0,
         "tick_to_decision_ms": pct(run.latency_ms), "venue_ack_ms": pct(run.acks_ms),
@@ -531,6 +392,7 @@ def main() -> None:
     ap.add_argument("--rates", default="1000,10000", help="frames/s (50000: the stretch)")
     ap.add_argument("--device", default="cpu", choices=("cpu", "cuda", "auto"))
     ap.add_argument("--rebalance", type=float, default=0.6, help="threshold / weight cap")
+    ap.add_argument("--min-batches", type=int, default=3, help="measured batches at least")
     ap.add_argument("--floor-batches", type=int, default=30)
     ap.add_argument("--threads", type=int, default=1, help="torch threads")
     ap.add_argument("--out", type=Path, default=Path("bench_live.json"))

@@ -50,7 +50,7 @@ def assert_same(runner: Outcome, backtest: Outcome) -> None:
 
 @pytest.mark.pg
 @pytest.mark.asyncio
-async def test_runner_and_tick_backtest_agree_on_decisions_orders_and_fills(
+async def test_runner_and_tick_backtest_agree_and_one_side_mutations_are_caught(
     model_dir, mlflow_tracking_uri, orders_dsn, tmp_path, monkeypatch
 ):
     monkeypatch.setenv("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
