@@ -56,6 +56,7 @@ S = 1_000_000_000
 T0 = 1_700_000_000 * S
 TICK = Decimal("0.01")
 LOT = Decimal("0.01")
+MIN_NOTIONAL = 1.0  # the replay exchange's instruments (InstrumentSpec.min_notional)
 INITIAL_CASH = 100_000.0
 SPEC = FeatureSpec("fs-parity", tuple(FeatureDef.of(n, "log_return", window=i + 1)
                                       for i, n in enumerate(FEATURE_NAMES)))  # fmt: skip
@@ -88,7 +89,7 @@ def recording(symbols: Sequence[str], n_bars: int = 50, seed: int = 5) -> Tape:
 
 def instruments(symbols: Sequence[str]) -> dict[str, Instrument]:
     """The tape's instruments as the parser and the backtest see them."""
-    return {s: Instrument.create(s, str(TICK), str(LOT), "0") for s in symbols}
+    return {s: Instrument.create(s, str(TICK), str(LOT), str(MIN_NOTIONAL)) for s in symbols}
 
 
 def save_parity_model(directory: Path, symbols: Sequence[str], seed: int = 4) -> Path:
@@ -257,7 +258,8 @@ def backtest_config(mutation: Mutation) -> BacktestConfig:
     return BacktestConfig(
         initial_cash=INITIAL_CASH, strategy=STRATEGY, risk=LIMITS,
         fees=FeeModel(maker_rate=0.0, taker_rate=mutation.taker_fee),
-        tick_size=str(TICK), lot_size=str(LOT), min_notional="0", periods_per_year=86400.0,
+        tick_size=str(TICK), lot_size=str(LOT), min_notional=str(MIN_NOTIONAL),
+        periods_per_year=86400.0,
     )  # fmt: skip
 
 

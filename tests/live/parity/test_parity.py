@@ -1,11 +1,12 @@
-"""Backtest-live parity: one recording through the runner's path and the tick backtest.
+"""Backtest-live parity: one recording through the assembled runner and the tick backtest.
 
-The runner side trades over real websockets against the replay exchange's paper venue in
-lockstep, with the champion served from a real MLflow registry; the backtest side runs the
-tick backtest (``SimulatedBroker``) on the same tape. Decisions, orders and fills must be
-identical (sha256 of the canonical lists); a failure names the first differing record. The
-mutation tests inject a one-bar feature lag or a fee into the backtest side only and assert the
-comparison reports the divergence.
+The runner side is ``run_live`` from a TOML file (what ``rrr live run`` runs): the champion from
+a real MLflow registry, real websockets from the replay exchange in lockstep, its paper venue,
+the order store and the runner journal on the real PostgreSQL; its records are read back from
+the journal. The backtest side runs the tick backtest (``SimulatedBroker``) on the same tape.
+Decisions, orders and fills must be identical (sha256 of the canonical lists); a failure names
+the first differing record. The mutation checks inject a one-bar feature lag or a fee into the
+backtest side only and assert that the comparison reports the divergence.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from rrr_live.config import get_settings
 from tests.live.parity.kit import (
     Mutation,
     Outcome,
@@ -24,17 +26,17 @@ from tests.live.parity.kit import (
     run_backtest_side,
     save_parity_model,
 )
-from tests.live.parity.runner_side import register_champion, run_runner_side
+from tests.live.parity.runner_live import register_champion, run_assembled_runner, runner_env
 
 SYMBOLS = ["AAA", "BBB", "CCC"]
 
 
 @pytest.fixture(autouse=True)
 def _one_torch_thread():
-    before = torch.get_num_threads()
+    before_ = torch.get_num_threads()
     torch.set_num_threads(1)
     yield
-    torch.set_num_threads(before)
+    torch.set_num_threads(before_)
 
 
 @pytest.fixture(scope="module")
@@ -48,22 +50,32 @@ def assert_same(runner: Outcome, backtest: Outcome) -> None:
     assert runner.hashes() == backtest.hashes(), first_difference(runner, backtest)
 
 
+async def _runner(tape, model_dir, pg_server, uri, tmp: Path, monkeypatch) -> Outcome:
+    """One assembled-runner run on a fresh database and home."""
+    env = runner_env(pg_server, tmp, monkeypatch)
+    name = f"parity-{tmp.parent.name[:30]}-{tmp.name}"
+    register_champion(uri, model_dir, name)
+    try:
+        return await run_assembled_runner(tape, env, uri, name, tmp)
+    finally:
+        get_settings.cache_clear()
+
+
 @pytest.mark.pg
 @pytest.mark.asyncio
 async def test_runner_and_tick_backtest_agree_and_one_side_mutations_are_caught(
-    model_dir, mlflow_tracking_uri, orders_dsn, tmp_path, monkeypatch
+    model_dir, pg_server, mlflow_tracking_uri, tmp_path, monkeypatch
 ):
     monkeypatch.setenv("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
-    name = f"parity-{tmp_path.name[:40]}"
-    register_champion(mlflow_tracking_uri, model_dir, name)
     tape = recording(SYMBOLS)
-    runner = await run_runner_side(tape, mlflow_tracking_uri, name, orders_dsn, tmp_path / "c")
+    runner = await _runner(tape, model_dir, pg_server, mlflow_tracking_uri, tmp_path / "a",
+                           monkeypatch)  # fmt: skip
     backtest = run_backtest_side(tape, model_dir)
-    again = await run_runner_side(recording(SYMBOLS), mlflow_tracking_uri, name, orders_dsn,
-                                  tmp_path / "c2", prefix="par2")  # fmt: skip
+    again = await _runner(recording(SYMBOLS), model_dir, pg_server, mlflow_tracking_uri,
+                          tmp_path / "b", monkeypatch)  # fmt: skip
     assert again.hashes() == runner.hashes()  # same recording, model and seed
 
-    assert len(runner.decisions) == 50  # one decision batch per bar
+    assert len(runner.decisions) == 50  # one journaled decision batch per bar
     assert len(runner.orders) > 50 and len(runner.fills) > 50  # the model trades most bars
     last = runner.decisions[-1][0]
     assert [f for f in backtest.fills if f[0] >= last] == []  # end of data: see kit.before
@@ -72,7 +84,7 @@ async def test_runner_and_tick_backtest_agree_and_one_side_mutations_are_caught(
     )
     assert_same(before(runner, last), before(backtest, last))
 
-    # the mutation tests: one side changed, this very runner run diverges from it
+    # the mutation checks: one side changed, this very runner run diverges from it
     lagged = before(run_backtest_side(tape, model_dir, Mutation(feature_lag_bars=1)), last)
     assert before(runner, last).hashes()["orders"] != lagged.hashes()["orders"]
     assert first_difference(before(runner, last), lagged) == (
