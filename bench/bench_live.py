@@ -2,30 +2,37 @@
 
 For each (symbols, frames/s) pair the replay exchange runs in its own process (bars of 1 second
 expanded into depth diffs and trades, free clock: paced at the frame rate, never waiting for
-decisions, ``send_time`` on) with its paper venue. This process is the runner's data path:
-websocket frames -> ``BinanceParser`` -> L2 books and event-time bars (``BarBuilder``) -> a
-batch when every symbol's bar closed -> the runner's ``Trader`` (features, windows, the model in
-the inference thread, the decision step, risk) -> ``BinanceBroker`` (order store on a throw-away
-embedded PostgreSQL, signed REST) -> the paper venue.
+decisions, ``send_time`` on) with its paper venue, on a throw-away embedded PostgreSQL.
+
+``--path runner`` (default): the assembled runner, ``run_live`` from a TOML file, exactly what
+``rrr live run`` runs (champion from a real MLflow server, feed adapter with depth sync, intake
+batching, trader, broker and order store, both journals; warm-up from history bars published
+into ``market_bars``); its per-batch times are read from ``runner_batches``. The tape starts
+with a lead-in (6 s + 10 ms per symbol, nothing sent) so the runner's start-up (depth
+snapshots) is not measured. ``--path slice``: the same pieces wired in this file (parser,
+books, ``BarBuilder``, the runner's ``Trader``, the real broker and store), without the feed
+adapter and the journals.
 
 * **tick -> decision** (ARCHITECTURE's definition): from the server send time
-  (``rrr_send_ns``, monotonic, same host) of the frame that closes the batch's last bar to the
-  moment the batch's first order leaves the risk engine (the broker is called), or, for a
-  batch without an order, the decision is made. p50 / p95 / p99 / p99.9 and decisions/s.
+  (``rrr_send_ns``, monotonic, same host) of the frame that releases the batch to the moment
+  the batch's first order leaves the risk engine, or, for a batch without an order, the
+  decision is made; the first 3 batches are not measured. p50 / p95 / p99 / p99.9 and
+  decisions/s. A runner slower than the bar rate builds a backlog: the latency then grows with
+  the run (free clock), which is what it would do live.
 * **venue ack**: from the broker call to the venue's answer (store write + signed REST), per
   order, reported separately.
-* **floor**: in this process, no network: parse + book of one batch's closing frames, bar close,
-  features, forward and decision step, per batch.
+* **floor**: in this process, no network: parse + book of the frames that release one batch,
+  bar close, features, forward and decision step, per batch (and each stage's p50).
 
-The model is a seeded ensemble (MLP + LSTM + transformer) saved with the saver and served
-through the model lifecycle's verification (manifest sha256, canary, compatibility) from a local
-folder: the registry is off the decision path. Features and windows are warmed from history
-bars before the tape starts (as the runner's warm-up). Sizing rebalances only past
-``--rebalance`` so that about 10-30 % of the symbols order per bar (the measured share is
-printed). CPU by default; ``--device auto`` uses CUDA when present.
+The model is a seeded ensemble (MLP + LSTM + transformer) saved with the saver. Sizing
+rebalances only past ``--rebalance`` of the weight cap so that 10-30 % of the symbols order per
+bar (the measured share is printed). The paper venue's order-rate limits are lifted (Binance's
+100 orders per 10 s would throttle, not measure). CPU by default; ``--device auto`` uses CUDA
+when present. Short by default: ``--seconds`` per pair (``--min-batches`` stretches slow bar
+rates).
 
     python bench/bench_live.py [--seconds 8] [--symbols 10,100,1000] [--rates 1000,10000]
-        [--device cpu|cuda|auto] [--out bench_live.json]
+        [--path runner|slice] [--device cpu|cuda|auto] [--out bench_live.json]
 """
 
 from __future__ import annotations
@@ -33,6 +40,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import itertools
 import json
 import os
 import secrets
@@ -51,6 +59,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench import live_runner
 from bench.live_rig import (
     LOT,
     SPEC,
@@ -74,7 +83,7 @@ from rrr_live.exchange.paper.auth import ApiKeys
 from rrr_live.exchange.paper.limits import RateLimits
 from rrr_live.exchange.paper.venue import PaperConfig
 from rrr_live.exchange.server import ExchangeServer
-from rrr_live.exchange.tape import BOOK_ONLY
+from rrr_live.exchange.tape import BOOK_ONLY, TapeEvent
 from rrr_live.features.engine import FeatureEngine
 from rrr_live.feeds.binance_wire import BinanceParser
 from rrr_live.inference.lifecycle import ModelLifecycle, RunningConfig
@@ -92,6 +101,7 @@ from rrr_live.strategy.sizing import Strategy, StrategyConfig
 from rrr_live.venue.broker import BinanceBroker
 from rrr_live.venue.rest import Credentials, RestConfig, SignedRest
 from rrr_live.venue.store import OrderStore
+from tests.kit import services
 
 WARM_BATCHES = 3  # not measured: the process's first forward passes and connections
 PCTS = (("p50", 50.0), ("p95", 95.0), ("p99", 99.0), ("p999", 99.9))
@@ -102,8 +112,12 @@ def note(what: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {what}", file=sys.stderr, flush=True)
 
 
-def serve_main(n: int, first: int, n_bars: int, speed: float) -> None:
-    """The exchange process: serve the tape with the paper venue; print the port; run."""
+def serve_main(n: int, first: int, n_bars: int, speed: float, lead_s: float) -> None:
+    """The exchange process: serve the tape with the paper venue; print the port; run.
+
+    The first books are stamped ``lead_s`` (wall, at ``speed``) before the first frame, so the
+    runner's start (depth snapshots, warm-up) is over before the paced frames begin.
+    """
     keys = ApiKeys(os.environ["BENCH_KEY"], os.environ["BENCH_SECRET"])
     syms = symbols_of(n)
     balances = {"USDT": Decimal(10**12), **{s: Decimal(10**9) for s in syms}}
@@ -111,7 +125,14 @@ def serve_main(n: int, first: int, n_bars: int, speed: float) -> None:
     async def run() -> None:
         # Binance's default 100 orders per 10 s would throttle the bench, not measure it
         limits = RateLimits(weight_per_minute=10**9, orders_per_10s=10**9, orders_per_day=10**9)
-        server = ExchangeServer(tape_for(n, first, n_bars), speed=speed, send_time=True,
+        tape = tape_for(n, first, n_bars)
+        events = list(tape.events)
+        k = next(i for i, e in enumerate(events) if e.channel != BOOK_ONLY)
+        lead_ts = events[k].ts_ns - int(lead_s * speed * S)
+        for e in events[:k]:  # the first books, then a frame nobody subscribes to, then paced
+            e.ts_ns = lead_ts
+        tape.events = [*events[:k], TapeEvent(lead_ts, syms[0], "rrr_lead", b"{}"), *events[k:]]
+        server = ExchangeServer(tape, speed=speed, send_time=True,
                                 paper=PaperConfig(keys, balances, limits=limits))  # fmt: skip
         async with server as ex:
             print(ex.http_url, flush=True)
@@ -122,10 +143,13 @@ def serve_main(n: int, first: int, n_bars: int, speed: float) -> None:
 
 
 @contextlib.contextmanager
-def exchange_process(n: int, first: int, n_bars: int, speed: float, keys: ApiKeys) -> Any:
+def exchange_process(
+    n: int, first: int, n_bars: int, speed: float, keys: ApiKeys, lead_s: float = 0.0
+) -> Any:
     """Start the exchange process; yield its base URL; stop it."""
     env = {**os.environ, "BENCH_KEY": keys.api_key, "BENCH_SECRET": keys.secret}
-    argv = [sys.executable, __file__, "--serve", str(n), str(first), str(n_bars), str(speed)]
+    argv = [sys.executable, __file__, "--serve", str(n), str(first), str(n_bars), str(speed),
+            str(lead_s)]  # fmt: skip
     proc = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, text=True)
     try:
         assert proc.stdout is not None
@@ -279,21 +303,16 @@ def floor(
                         RiskEngine(RiskLimits(max_drawdown=0.5), portfolio), portfolio,
                         np.zeros(n))  # fmt: skip
     intake = Intake(syms, insts, BinanceParser(insts))
-    closing: list[bytes] = []
     out: dict[str, list[float]] = {}
-    for e in tape_for(n, warm, n_batches + 1).events:
-        if e.channel == BOOK_ONLY:
-            continue
-        frame = b'{"stream":"%s@%s","data":%s}' % (e.symbol.lower().encode(), e.channel.encode(),
-                                                   e.payload)  # fmt: skip
-        if not e.closes_bar:
-            intake.on_frame(frame)
-            continue
-        closing.append(frame)
-        if len(closing) < 2 * n:
-            continue
+    events = [e for e in tape_for(n, warm, n_batches + 2).events if e.channel != BOOK_ONLY]
+    for _, group in itertools.groupby(events, key=lambda e: e.ts_ns):
+        # the frames of one event time; the batch is released by the first trades past the close
+        frames = [b'{"stream":"%s@%s","data":%s}' % (e.symbol.lower().encode(),
+                  e.channel.encode(), e.payload) for e in group]  # fmt: skip
         t0 = time.perf_counter_ns()
-        done = [b for b in map(intake.on_frame, closing) if b]
+        done = [b for b in map(intake.on_frame, frames) if b]
+        if not done:
+            continue
         batch = sorted(done[0], key=lambda b: b.symbol)
         t1 = time.perf_counter_ns()
         window.push(update_features(engine, batch), np.arange(n))
@@ -309,7 +328,6 @@ def floor(
         for key, a, b in (("total", t0, t4), ("parse_book_bars", t0, t1), ("features", t1, t2),
                           ("forward", t2, t3), ("step", t3, t4)):  # fmt: skip
             out.setdefault(key, []).append((b - a) / 1e6)
-        closing = []
     return out
 
 
@@ -338,24 +356,29 @@ def hardware() -> dict[str, Any]:
 FRAMES_PER_SYMBOL_BAR = 8  # four book diffs and four trades per bar
 
 
-def one_config(n: int, rate: float, args: argparse.Namespace, dsn: str, tmp: Path,
-               device: str) -> dict[str, Any]:  # fmt: skip
+def one_config(n: int, rate: float, args: argparse.Namespace, ctx: Ctx) -> dict[str, Any]:
     """Run the exchange process and the runner for one (symbols, frames/s) pair."""
     warm = SPEC.warmup_bars() + WINDOW + 2
     bars_per_s = rate / (FRAMES_PER_SYMBOL_BAR * n)
     seconds = max(args.seconds, args.min_batches / bars_per_s)  # slow bar rates: a few batches
+    startup = 0.0 if args.path == "slice" else 6.0 + n / 100  # depth snapshots, warm-up
     n_bars = int(seconds * bars_per_s) + WARM_BATCHES + 2
-    model_dir = save_bench_model(tmp / f"model-{n}-{int(rate)}" / "m", symbols_of(n))
+    model_dir = save_bench_model(ctx.tmp / f"model-{n}-{int(rate)}" / "m", symbols_of(n))
     keys = ApiKeys(secrets.token_hex(8), secrets.token_hex(24))
     note(f"{n} symbols at {rate:.0f} frames/s: {n_bars} bars; starting the exchange")
-    with exchange_process(n, warm, n_bars, bars_per_s, keys) as url:
-        run = asyncio.run(runner_side(url, keys, dsn, model_dir, n, warm, seconds, device,
-                                      args.rebalance))  # fmt: skip
+    with exchange_process(n, warm, n_bars, bars_per_s, keys, startup) as url:
+        if args.path == "slice":
+            run = asyncio.run(runner_side(url, keys, ctx.dsn, model_dir, n, warm, seconds,
+                                          ctx.device, args.rebalance))  # fmt: skip
+        else:
+            max_s = startup + (n_bars + 2) / bars_per_s  # the lead, the tape, a margin
+            run = assembled(url, keys, ctx, model_dir, n, rate, warm, max_s, startup, args)
     note(f"{n} symbols at {rate:.0f} frames/s: {len(run.latency_ms)} batches; the floor")
-    floor_ms = floor(model_dir, n, warm, min(args.floor_batches, n_bars), device)
+    floor_ms = floor(model_dir, n, warm, min(args.floor_batches, n_bars), ctx.device)
     ordering = [k / n for k in run.orders_per_batch]
     return {
-        "symbols": n, "target_frames_per_s": rate, "device": device, "seconds": round(seconds, 1),
+        "symbols": n, "target_frames_per_s": rate, "device": ctx.device, "path": args.path,
+        "seconds": round(seconds, 1),
         "frames_per_s": round(run.frames / run.wall_s, 1) if run.wall_s else 0.0,
         "decisions_per_s": round(len(run.latency_ms) / run.wall_s, 2) if run.wall_s else 0.0,
         "tick_to_decision_ms": pct(run.latency_ms), "venue_ack_ms": pct(run.acks_ms),
@@ -365,6 +388,42 @@ def one_config(n: int, rate: float, args: argparse.Namespace, dsn: str, tmp: Pat
         "ordering_share": round(float(np.mean(ordering)), 3) if ordering else 0.0,
         "min_ordering_share": round(float(np.min(ordering)), 3) if ordering else 0.0,
     }  # fmt: skip
+
+
+@dataclass
+class Ctx:
+    """What every pair shares: the database, MLflow, a scratch folder, the device."""
+
+    address: Any
+    dsn: str
+    uri: str
+    tmp: Path
+    device: str
+
+
+def assembled(url: str, keys: ApiKeys, ctx: Ctx, model_dir: Path, n: int, rate: float,
+              warm: int, max_s: float, lead_s: float, args: argparse.Namespace) -> Run:  # fmt: skip
+    """The assembled runner (``run_live``) for ``max_s``; its journaled batches as a Run."""
+    name = f"b{n}-{int(rate)}"
+    live_runner.register(ctx.uri, model_dir, f"bench-{name}")
+    asyncio.run(live_runner.publish(ctx.dsn, bars_for(symbols_of(n), 0, warm)))
+    live_runner.environment(ctx.address, ctx.tmp / "home", keys)
+    folder = ctx.tmp / name
+    folder.mkdir()
+    cfg = live_runner.toml(folder / "runner.toml", name, url, ctx.uri, f"bench-{name}", max_s,
+                           ctx.device, 0.5 / n, args.rebalance)  # fmt: skip
+    rows = [r for r in live_runner.runner_batches(cfg, ctx.dsn)[WARM_BATCHES:] if r["send"]]
+    summary = json.loads((folder / "summary.json").read_text())
+    run = Run(frames=int(summary["frames"]))
+    for r in rows:
+        run.latency_ms.append((r["decided"] - r["send"]) / 1e6)
+        run.orders_per_batch.append(r["orders"])
+        run.acks_ms.extend((b - a) / 1e6 for a, b in r["acks"])
+    if len(rows) > 1:
+        run.wall_s = (rows[-1]["decided"] - rows[0]["decided"]) / 1e9
+        # frames/s over the paced part (after the lead): frames / that time, as a wall rate
+        run.frames = int(run.frames * run.wall_s / max(max_s - lead_s, 1e-9))
+    return run
 
 
 def table(rows: list[dict[str, Any]]) -> str:
@@ -392,15 +451,21 @@ def main() -> None:
     ap.add_argument("--rates", default="1000,10000", help="frames/s (50000: the stretch)")
     ap.add_argument("--device", default="cpu", choices=("cpu", "cuda", "auto"))
     ap.add_argument("--rebalance", type=float, default=0.6, help="threshold / weight cap")
+    ap.add_argument(
+        "--path",
+        default="runner",
+        choices=("runner", "slice"),
+        help="runner: run_live from TOML; slice: the trader wired in this file",
+    )
     ap.add_argument("--min-batches", type=int, default=3, help="measured batches at least")
     ap.add_argument("--floor-batches", type=int, default=30)
     ap.add_argument("--threads", type=int, default=1, help="torch threads")
     ap.add_argument("--out", type=Path, default=Path("bench_live.json"))
-    ap.add_argument("--serve", nargs=4, help=argparse.SUPPRESS)
+    ap.add_argument("--serve", nargs=5, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.serve:
-        n, first, n_bars, speed = args.serve
-        serve_main(int(n), int(first), int(n_bars), float(speed))
+        n, first, n_bars, speed, lead = args.serve
+        serve_main(int(n), int(first), int(n_bars), float(speed), float(lead))
         return
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # finally: stop PostgreSQL
     torch.set_num_threads(args.threads)
@@ -412,16 +477,23 @@ def main() -> None:
         pgdata = Path(tmp) / "pg"
         address = start_embedded(pgdata)
         try:
-            ensure_databases(address, ["bench"])
+            ensure_databases(address, ["bench", "mlflow"])
             migrate(address.url("bench"))
-            for n in (int(x) for x in args.symbols.split(",")):
-                for rate in (float(x) for x in args.rates.split(",")):
-                    rows.append(one_config(n, rate, args, address.url("bench"), Path(tmp), device))
-                    print(table(rows[-1:]).splitlines()[-1], flush=True)
+            with contextlib.ExitStack() as stack:
+                uri = ""
+                if args.path == "runner":
+                    (Path(tmp) / "mlflow").mkdir()
+                    uri = stack.enter_context(services.mlflow_server(
+                        address.url("mlflow", "psycopg2"), Path(tmp) / "mlflow"))  # fmt: skip
+                ctx = Ctx(address, address.url("bench"), uri, Path(tmp), device)
+                for n in (int(x) for x in args.symbols.split(",")):
+                    for rate in (float(x) for x in args.rates.split(",")):
+                        rows.append(one_config(n, rate, args, ctx))
+                        print(table(rows[-1:]).splitlines()[-1], flush=True)
         finally:
             stop_embedded(pgdata)
     result = {"hardware_start": start, "load_avg_end": hardware()["load_avg"],
-              "seconds": args.seconds, "results": rows}  # fmt: skip
+              "seconds": args.seconds, "path": args.path, "results": rows}  # fmt: skip
     hw = f"{start['cpu']} x{start['cores']} {start['cuda'] or 'no CUDA'}"
     print(f"hardware: {hw}; load {start['load_avg']} -> {result['load_avg_end']}")
     print(table(rows))
