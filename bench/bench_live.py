@@ -19,17 +19,14 @@ adapter and the journals.
   decision is made; the first 3 batches are not measured. p50 / p95 / p99 / p99.9 and
   decisions/s. A runner slower than the bar rate builds a backlog: the latency then grows with
   the run (free clock), which is what it would do live.
-* **venue ack**: from the broker call to the venue's answer (store write + signed REST), per
-  order, reported separately.
+* **venue ack**: broker call to the venue's answer (store write + signed REST), per order.
 * **floor**: in this process, no network: parse + book of the frames that release one batch,
   bar close, features, forward and decision step, per batch (and each stage's p50).
 
-The model is a seeded ensemble (MLP + LSTM + transformer) saved with the saver. Sizing
-rebalances only past ``--rebalance`` of the weight cap so that 10-30 % of the symbols order per
-bar (the measured share is printed). The paper venue's order-rate limits are lifted (Binance's
-100 orders per 10 s would throttle, not measure). CPU by default; ``--device auto`` uses CUDA
-when present. Short by default: ``--seconds`` per pair (``--min-batches`` stretches slow bar
-rates).
+Model: a seeded MLP + LSTM + transformer ensemble (the saver). Sizing rebalances past
+``--rebalance`` of the weight cap: 10-30 % of the symbols order per bar (printed). The paper
+venue's order-rate limits are lifted (Binance's 100 orders / 10 s would throttle, not measure).
+CPU by default (``--device auto``: CUDA when present); ``--seconds`` per pair.
 
     python bench/bench_live.py [--seconds 8] [--symbols 10,100,1000] [--rates 1000,10000]
         [--path runner|slice] [--device cpu|cuda|auto] [--out bench_live.json]
