@@ -1,0 +1,203 @@
+"""The demo's live step around the runner: holdout span, config, supervision, report, cleanup.
+
+The real runner (``rrr live run``) runs in the demo's end-to-end test; here a stand-in that keeps
+the runner's contract (TOML config, token from the environment, control API, summary JSON at
+SIGTERM) drives the supervision against the real replay exchange process.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import sys
+import tomllib
+from pathlib import Path
+
+import psutil
+import pytest
+from click.testing import CliRunner
+
+from rrr_pipelines.demo_live import (
+    CONTROL_TOKEN_ENV,
+    VENUE_KEY_ENV,
+    VENUE_SECRET_ENV,
+    Holdout,
+    LiveOptions,
+    LivePlan,
+    LiveStepError,
+    Supervision,
+    holdout_start,
+    render_toml,
+    run_live,
+    runner_config,
+)
+from rrr_pipelines.demo_report import live_report, print_live
+from tests.live.exchange.kit import BINANCE_WS
+
+ENSEMBLE = {"trained_before": "2016-02-29 00:00:00+00:00", "oos.span": "2003-01-02..2016-01-29"}
+BASELINE = {"trained_before": "", "oos.span": "2003-01-02..2016-01-29"}
+
+# Stand-in runner: the contract's config, token and summary; /status says HALTED until resumed.
+FAKE_RUNNER = r"""
+import json, os, signal, sys, threading, tomllib
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+cfg = tomllib.loads(open(sys.argv[sys.argv.index("--config") + 1]).read())
+token = os.environ[cfg["control"]["token_env"]]
+state = {"risk_state": "HALTED", "resumes": 0, "unauthorized": 0}
+class H(BaseHTTPRequestHandler):
+    def log_message(self, *a): pass
+    def _answer(self, body):
+        data = json.dumps(body).encode()
+        self.send_response(200); self.send_header("Content-Length", str(len(data)))
+        self.end_headers(); self.wfile.write(data)
+    def _ok(self):
+        if self.headers.get("Authorization") == f"Bearer {token}": return True
+        state["unauthorized"] += 1; self.send_response(401); self.end_headers(); return False
+    def do_GET(self):
+        if self._ok(): self._answer({"risk_state": state["risk_state"]})
+    def do_POST(self):
+        if self._ok() and self.path == "/resume":
+            state.update(risk_state="NORMAL", resumes=state["resumes"] + 1)
+            self._answer({"state": "NORMAL"})
+srv = ThreadingHTTPServer(("127.0.0.1", cfg["control"]["port"]), H)
+threading.Thread(target=srv.serve_forever, daemon=True).start()
+done = threading.Event()
+signal.signal(signal.SIGTERM, lambda *a: done.set())
+done.wait()
+srv.shutdown(); srv.server_close()
+summary = {
+    "runner": cfg["runner"]["name"], "exit": "sigterm", "frames": 0, "batches": 0,
+    "decisions": 0, "orders": [], "fills": 0, "pnl": 0.0, "equity_path": [],
+    "risk_state_path": [], "limits": {}, "served": [], "shadow": None, "live_ic": {},
+    "latency_ms": {}, "journal": {"rows": 0, "spilled": 0, "dropped": 0},
+    "resumes": state["resumes"], "unauthorized": state["unauthorized"],
+    "argv": sys.argv,
+    "secrets_in_env": all(os.environ.get(n) for n in
+                          ("RRR_VENUE_API_KEY", "RRR_VENUE_API_SECRET", "RRR_CONTROL_TOKEN")),
+    "secret_in_config_or_argv": any(os.environ[n] in open(sys.argv[-1]).read() + " ".join(sys.argv)
+        for n in ("RRR_VENUE_API_KEY", "RRR_VENUE_API_SECRET", "RRR_CONTROL_TOKEN")),
+}
+open(cfg["runner"]["summary_json"], "w").write(json.dumps(summary))
+"""
+
+
+def test_holdout_is_the_latest_recorded_boundary() -> None:
+    holdout = holdout_start({"3": ENSEMBLE, "4": BASELINE})
+    assert holdout.start == "2016-02-29"
+    assert holdout.bounds == {"3": ENSEMBLE["trained_before"]}
+    later = {**ENSEMBLE, "trained_before": "2016-03-07"}
+    assert holdout_start({"3": ENSEMBLE, "5": later}).start == "2016-03-07"
+
+
+def test_holdout_refuses_without_a_boundary_or_with_oos_inside_it() -> None:
+    with pytest.raises(LiveStepError, match="trained_before"):
+        holdout_start({"4": BASELINE})
+    overlapping = {**BASELINE, "oos.span": "2003-01-02..2016-06-30"}
+    with pytest.raises(LiveStepError, match="inside the holdout"):
+        holdout_start({"3": ENSEMBLE, "4": overlapping})
+
+
+def test_runner_config_is_the_contract_without_secrets(tmp_path: Path) -> None:
+    config = runner_config(
+        ws_url="ws://127.0.0.1:1", http_url="http://127.0.0.1:1", symbols=("NASDAQ", "SP500"),
+        registry_url="http://127.0.0.1:2", summary_json=tmp_path / "s.json", control_port=3,
+    )  # fmt: skip
+    text = render_toml(config)
+    assert tomllib.loads(text) == config
+    assert config["feed"]["lockstep"] is True and config["runner"]["bar_interval_s"] == 86_400
+    assert config["venue"]["api_key_env"] == VENUE_KEY_ENV
+    assert config["venue"]["api_secret_env"] == VENUE_SECRET_ENV
+    assert config["control"]["token_env"] == CONTROL_TOKEN_ENV
+    assert "secret =" not in text and "token =" not in text
+
+
+def _listening(port: int) -> bool:
+    with socket.socket() as sock:
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+def test_live_step_supervises_resumes_a_halt_and_leaves_nothing_running(tmp_path: Path) -> None:
+    fake = tmp_path / "fake_runner.py"
+    fake.write_text(FAKE_RUNNER)
+    plan = LivePlan("2", "1", Holdout("2016-02-29", {"1": "2016-02-29"}), ("NKNUSDT",),
+                    "http://127.0.0.1:9", tmp_path / "live")  # fmt: skip
+    options = LiveOptions(
+        max_seconds=2, slack_s=0.0, poll_s=0.1,
+        exchange_cmd=lambda _plan: [sys.executable, "-m", "rrr_pipelines.cli", "exchange",
+                                    "serve", "--recording", str(BINANCE_WS), "--control"],
+        runner_cmd=lambda config: [sys.executable, str(fake), "--config", str(config)],
+    )  # fmt: skip
+    env = {**os.environ, "RRR_HOME": str(tmp_path / "home"), "RRR_LOG_FORMAT": "text"}
+    lines: list[str] = []
+    live = run_live(plan, env, lines.append, options)
+
+    assert live["ok"] and live["returncode"] == 0 and live["exit"] == "sigterm"
+    assert "time bound" in live["stopped_by_demo"]
+    assert live["halts"] == [{"state": "HALTED", "resumed": True, "after_resume": "NORMAL"}]
+    runner_summary = json.loads((tmp_path / "live" / "summary.json").read_text())
+    assert runner_summary["resumes"] == 1 and runner_summary["unauthorized"] == 0
+    # secrets reach the runner by environment only: never in its config file or argv
+    assert runner_summary["secrets_in_env"] and not runner_summary["secret_in_config_or_argv"]
+    config = tomllib.loads((tmp_path / "live" / "runner.toml").read_text())
+    assert runner_summary["argv"] == [str(fake), "--config", live["config"]]
+    assert live["no_order_reason"] == "no bar closed: the runner made no decision batch"
+    # nothing left: every child was waited for, the exchange's port refuses connections
+    assert live["left_running"] == [] and live["killed"] == []
+    assert live["exchange"]["ok"] and not live["exchange"]["finished"]
+    assert not _listening(int(config["venue"]["url"].rsplit(":", 1)[1]))
+    assert not _listening(config["control"]["port"])
+    mine = psutil.Process().children(recursive=True)
+    assert [p for p in mine if p.status() != psutil.STATUS_ZOMBIE] == []
+    assert any("replay exchange" in line for line in lines)
+
+
+def test_live_report_prints_fills_pnl_limits_risk_path_shadow_and_latency(tmp_path: Path) -> None:
+    day = 86_400 * 10**9
+    t0 = 1_456_704_000 * 10**9  # 2016-02-29
+    runner_summary = {
+        "runner": "demo", "exit": "feed-ended", "frames": 11_000, "batches": 700,
+        "decisions": 700,
+        "orders": [{"client_id": "demo-1", "symbol": "SP500", "side": "BUY", "qty": 3.5,
+                    "status": "FILLED", "avg_price": 1950.25, "version": "2"}],
+        "fills": 1, "pnl": -12.5, "equity_path": [[t0, 100_000.0], [t0 + day, 99_987.5]],
+        "risk_state_path": [[t0, "NORMAL"], [t0 + day, "NORMAL"], [t0 + 2 * day, "HALTED"],
+                            [t0 + 3 * day, "NORMAL"]],
+        "limits": {"max_drawdown": 0.02}, "served": [{"alias": "champion", "version": "2",
+                                                      "from_ts_ns": t0}],
+        "shadow": {"version": "1", "ic": 0.031, "hit_rate": 0.52, "n": 1400},
+        "live_ic": {"2": {"ic": 0.01, "hit_rate": 0.5, "n": 1400}},
+        "latency_ms": {"tick_to_decision": {"p50": 1.5, "p95": 3.0, "p99": 4.0, "p999": 6.0,
+                                            "n": 700}},
+        "journal": {"rows": 11_000, "spilled": 0, "dropped": 0},
+    }  # fmt: skip
+    plan = LivePlan("2", "1", Holdout("2016-02-29", {"1": "2016-02-29"}), ("SP500",),
+                    "http://127.0.0.1:9", tmp_path)  # fmt: skip
+    sup = Supervision(returncode=0, seconds=42.0)
+    live = live_report(runner_summary, plan, sup, killed=[], left=[], config_path=tmp_path / "c")
+    assert live["ok"] and live["fills"] == 1 and live["no_order_reason"] == ""
+    assert [t["state"] for t in live["risk_state_path"]] == ["NORMAL", "HALTED", "NORMAL"]
+    assert live["risk_state_path"][1]["date"] == "2016-03-02"
+    assert live["final_equity"] == 99_987.5
+
+    runner = CliRunner()
+    out = runner.invoke(_print_command(live)).output
+    for text in ("1 fills", "PnL -12.50", "max_drawdown=0.02", "HALTED (2016-03-02)",
+                 "IC 0.0310", "hit rate 0.5200", "tick_to_decision", "p95 3.0000",
+                 "demo-1", "left running: nothing", "holdout only"):  # fmt: skip
+        assert text in out, out
+
+    no_fill = live_report({**runner_summary, "orders": [], "fills": 0}, plan, sup, killed=[],
+                          left=[], config_path=tmp_path / "c")  # fmt: skip
+    assert no_fill["no_order_reason"].startswith("700 decisions, no order")
+    assert "HALTED" in no_fill["no_order_reason"]
+
+
+def _print_command(live: dict) -> object:
+    import click
+
+    @click.command()
+    def show() -> None:
+        print_live(live)
+
+    return show
