@@ -118,7 +118,7 @@ def free_port() -> int:
 
 def runner_config(
     *, ws_url: str, http_url: str, symbols: Sequence[str], registry_url: str,
-    summary_json: Path, control_port: int, max_seconds: int = MAX_SECONDS,
+    summary_json: Path, control_port: int, max_seconds: int = MAX_SECONDS, bars: str = BARS,
 ) -> dict[str, dict[str, Any]]:  # fmt: skip
     """The runner's configuration (the contract of ``rrr live run --config``), no secrets.
 
@@ -128,7 +128,9 @@ def runner_config(
     return {
         "runner": {"name": "demo", "open_orders_policy": "cancel", "max_seconds": max_seconds,
                    "summary_json": str(summary_json), "bar_interval_s": BAR_INTERVAL_S,
-                   "watermark_s": 5},
+                   "watermark_s": 5,
+                   # features rebuilt from published history up to the first replayed bar
+                   "warmup_source": bars.split("/")[0]},
         "feed": {"protocol": "binance", "url": ws_url, "rest_url": http_url,
                  "symbols": list(symbols), "lockstep": True},
         "venue": {"url": http_url, "api_key_env": VENUE_KEY_ENV,
@@ -461,7 +463,7 @@ def run_live(plan: LivePlan, env: Mapping[str, str], echo: Callable[[str], None]
         config = runner_config(
             ws_url=exchange.ws_url, http_url=exchange.http_url, symbols=plan.symbols,
             registry_url=plan.registry_url, summary_json=summary_path, control_port=port,
-            max_seconds=options.max_seconds,
+            max_seconds=options.max_seconds, bars=plan.bars,
         )  # fmt: skip
         config_path.write_text(render_toml(config))
         echo(f"    runner: rrr live run --config {config_path} (secrets from the environment)")
