@@ -168,6 +168,7 @@ def live_report(
         "decisions": rs.get("decisions"), "orders": len(orders), "orders_sample": orders[:10],
         "fills": int(rs.get("fills") or 0), "pnl": rs.get("pnl"),
         "final_equity": equity[-1][1] if equity else None, "limits": rs.get("limits") or {},
+        "first_event_date": _date(equity[0][0]) if equity else None,
         "risk_state_path": risk_transitions(rs.get("risk_state_path") or []),
         "halts": [{k: h.get(k) for k in ("state", "resumed", "after_resume")}
                   for h in sup.halts],
@@ -185,9 +186,12 @@ def risk_transitions(path: Sequence[Sequence[Any]]) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     for ts_ns, state in path:
         if not out or out[-1]["state"] != state:
-            day = datetime.fromtimestamp(int(ts_ns) / 1e9, UTC)
-            out.append({"ts_ns": int(ts_ns), "date": f"{day:%Y-%m-%d}", "state": str(state)})
+            out.append({"ts_ns": int(ts_ns), "date": _date(ts_ns), "state": str(state)})
     return out
+
+
+def _date(ts_ns: Any) -> str:
+    return f"{datetime.fromtimestamp(int(ts_ns) / 1e9, UTC):%Y-%m-%d}"
 
 
 def no_order_reason(section: Mapping[str, Any], orders: Sequence[Mapping[str, Any]]) -> str:

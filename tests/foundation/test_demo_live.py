@@ -42,7 +42,7 @@ BASELINE = {"trained_before": "", "oos.span": "2003-01-02..2016-01-29"}
 FAKE_RUNNER = r"""
 import json, os, signal, sys, threading, tomllib
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-cfg = tomllib.loads(open(sys.argv[sys.argv.index("--config") + 1]).read())
+cfg = tomllib.loads(open(sys.argv[2]).read())
 token = os.environ[cfg["control"]["token_env"]]
 state = {"risk_state": "HALTED", "resumes": 0, "unauthorized": 0}
 class H(BaseHTTPRequestHandler):
@@ -64,6 +64,16 @@ srv = ThreadingHTTPServer(("127.0.0.1", cfg["control"]["port"]), H)
 threading.Thread(target=srv.serve_forever, daemon=True).start()
 done = threading.Event()
 signal.signal(signal.SIGTERM, lambda *a: done.set())
+if "--drain" in sys.argv:  # read the market data like a runner, so the tape can finish
+    import asyncio
+    from websockets.asyncio.client import connect
+    async def drain(url):
+        async with connect(url) as ws:
+            async for _ in ws:
+                pass
+    stream = sys.argv[sys.argv.index("--drain") + 1]
+    url = cfg["feed"]["url"] + "/stream?streams=" + stream
+    threading.Thread(target=lambda: asyncio.run(drain(url)), daemon=True).start()
 done.wait()
 srv.shutdown(); srv.server_close()
 summary = {
@@ -72,10 +82,10 @@ summary = {
     "risk_state_path": [], "limits": {}, "served": [], "shadow": None, "live_ic": {},
     "latency_ms": {}, "journal": {"rows": 0, "spilled": 0, "dropped": 0},
     "resumes": state["resumes"], "unauthorized": state["unauthorized"],
-    "argv": sys.argv,
+    "argv": sys.argv[:3],
     "secrets_in_env": all(os.environ.get(n) for n in
                           ("RRR_VENUE_API_KEY", "RRR_VENUE_API_SECRET", "RRR_CONTROL_TOKEN")),
-    "secret_in_config_or_argv": any(os.environ[n] in open(sys.argv[-1]).read() + " ".join(sys.argv)
+    "secret_in_config_or_argv": any(os.environ[n] in open(sys.argv[2]).read() + " ".join(sys.argv)
         for n in ("RRR_VENUE_API_KEY", "RRR_VENUE_API_SECRET", "RRR_CONTROL_TOKEN")),
 }
 open(cfg["runner"]["summary_json"], "w").write(json.dumps(summary))
@@ -117,20 +127,29 @@ def _listening(port: int) -> bool:
         return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
-def test_live_step_supervises_resumes_a_halt_and_leaves_nothing_running(tmp_path: Path) -> None:
+def _run_with_stand_in(
+    tmp_path: Path, max_seconds: int, *runner_args: str
+) -> tuple[dict, list[str], Path]:
+    """The live step on a real recording exchange, with the stand-in runner."""
     fake = tmp_path / "fake_runner.py"
     fake.write_text(FAKE_RUNNER)
     plan = LivePlan("2", "1", Holdout("2016-02-29", {"1": "2016-02-29"}), ("NKNUSDT",),
                     "http://127.0.0.1:9", tmp_path / "live")  # fmt: skip
     options = LiveOptions(
-        max_seconds=2, slack_s=0.0, poll_s=0.1,
+        max_seconds=max_seconds, slack_s=0.0, poll_s=0.1,
         exchange_cmd=lambda _plan: [sys.executable, "-m", "rrr_pipelines.cli", "exchange",
-                                    "serve", "--recording", str(BINANCE_WS), "--control"],
-        runner_cmd=lambda config: [sys.executable, str(fake), "--config", str(config)],
+                                    "serve", "--recording", str(BINANCE_WS), "--control",
+                                    "--speed", "max"],
+        runner_cmd=lambda config: [sys.executable, str(fake), "--config", str(config),
+                                   *runner_args],
     )  # fmt: skip
     env = {**os.environ, "RRR_HOME": str(tmp_path / "home"), "RRR_LOG_FORMAT": "text"}
     lines: list[str] = []
-    live = run_live(plan, env, lines.append, options)
+    return run_live(plan, env, lines.append, options), lines, fake
+
+
+def test_live_step_supervises_resumes_a_halt_and_leaves_nothing_running(tmp_path: Path) -> None:
+    live, lines, fake = _run_with_stand_in(tmp_path, 2)
 
     assert live["ok"] and live["returncode"] == 0 and live["exit"] == "sigterm"
     assert "time bound" in live["stopped_by_demo"]
@@ -150,6 +169,13 @@ def test_live_step_supervises_resumes_a_halt_and_leaves_nothing_running(tmp_path
     mine = psutil.Process().children(recursive=True)
     assert [p for p in mine if p.status() != psutil.STATUS_ZOMBIE] == []
     assert any("replay exchange" in line for line in lines)
+
+
+def test_live_step_stops_the_runner_when_the_tape_is_finished(tmp_path: Path) -> None:
+    live, _lines, _fake = _run_with_stand_in(tmp_path, 120, "--drain", "nknusdt@depth@100ms")
+    assert live["ok"] and live["stopped_by_demo"] == "the holdout tape is finished"
+    assert live["exchange"]["finished"] and live["exchange"]["frames_sent"] > 0
+    assert live["seconds"] < 60 and live["left_running"] == []
 
 
 def test_live_report_prints_fills_pnl_limits_risk_path_shadow_and_latency(tmp_path: Path) -> None:
@@ -178,7 +204,7 @@ def test_live_report_prints_fills_pnl_limits_risk_path_shadow_and_latency(tmp_pa
     assert live["ok"] and live["fills"] == 1 and live["no_order_reason"] == ""
     assert [t["state"] for t in live["risk_state_path"]] == ["NORMAL", "HALTED", "NORMAL"]
     assert live["risk_state_path"][1]["date"] == "2016-03-02"
-    assert live["final_equity"] == 99_987.5
+    assert live["final_equity"] == 99_987.5 and live["first_event_date"] == "2016-02-29"
 
     runner = CliRunner()
     out = runner.invoke(_print_command(live)).output

@@ -159,6 +159,7 @@ def _check_live(out: subprocess.CompletedProcess[str], summary: dict) -> None:
     assert live["champion"] == summary["promotion"]["version"]
     assert live["exit"] in ("feed-ended", "sigterm", "max-seconds")
     assert live["decisions"] > 0 and live["risk_state_path"]
+    assert live["first_event_date"] >= holdout and live["risk_state_path"][0]["date"] >= holdout
     assert live["fills"] > 0 or live["no_order_reason"], live
     assert "risk-state path:" in out.stdout and "latency tick_to_decision" in out.stdout
     assert live["latency_ms"]["tick_to_decision"]["n"] > 0
