@@ -1,17 +1,19 @@
 """The live runner's supervisor: one ``asyncio.TaskGroup``, every task named, phased shutdown.
 
-Tasks: ``intake`` (trades → event-time bars → the batch queue), ``trader`` (one batch at a
-time through :class:`~rrr_live.service.trader.Trader`), ``registry-poll`` (model lifecycle),
-and the control listener when configured. A failing task cancels the others (TaskGroup) and
-the error propagates: the process exits non-zero and systemd restarts it.
+Tasks: ``intake`` (feed events → the journal and :class:`~rrr_live.service.intake.Intake` →
+decision batches on a bounded queue), ``trader`` (one batch at a time through
+:class:`~rrr_live.service.trader.Trader`, then the lockstep ``decision_done`` answer),
+``registry-poll`` (model lifecycle), ``deadline`` (``max_seconds``) and the control listener
+when configured. A failing task cancels the others (TaskGroup) and the error propagates: the
+process exits non-zero and systemd restarts it.
 
 SIGTERM / SIGINT (or :meth:`LiveService.request_stop`) → phased shutdown:
 
-1. stop intake (no new trade is read; bars still open are not decided);
+1. stop intake (no new event is read; bars still open are not decided);
 2. finish the batch being decided, and the batches already closed and queued;
 3. open orders per policy (``cancel``, the default: every open order canceled, the venue's
    answers returned in the :class:`ShutdownReport`; ``leave``: untouched);
-4. ``flush`` (the journal) is awaited;
+4. ``flush`` (the journal) is awaited: every event read before the stop is journaled;
 5. :meth:`LiveService.run` returns 0.
 """
 
@@ -23,30 +25,35 @@ import signal
 from collections.abc import AsyncIterable, Awaitable, Callable
 from dataclasses import dataclass, field
 
+from rrr_live.domain.market import Received
 from rrr_live.inference.lifecycle import ModelLifecycle
-from rrr_live.service.bars import BarBuilder, ClosedBar
 from rrr_live.service.control import ControlServer
+from rrr_live.service.intake import BarClosedSignal, Batch, Intake
 from rrr_live.service.trader import BatchReport, Trader
 from rrr_live.venue.broker import Broker
 from rrr_live.venue.model import OrderState
 
 logger = logging.getLogger(__name__)
 
-Trade = tuple[str, int, float, float]  # symbol, event time ns, price, quantity
-
 
 @dataclass
 class ShutdownReport:
-    """What the phased shutdown did.
+    """What the run and its phased shutdown did.
 
     Attributes:
-        trades_read: Trades taken from the feed before intake stopped.
-        batches: Decision batches completed.
+        frames: Market events read from the feed (control frames not counted).
+        controls: Lockstep control frames read.
+        journaled: Market events handed to the journal.
+        batches: Decision batches completed (empty lockstep batches included).
+        exit: Why the run ended: ``sigterm``, ``feed-ended`` or ``max-seconds``.
         canceled: Venue answers to the cancels of open orders.
     """
 
-    trades_read: int = 0
+    frames: int = 0
+    controls: int = 0
+    journaled: int = 0
     batches: int = 0
+    exit: str = ""
     canceled: list[OrderState] = field(default_factory=list)
 
 
@@ -59,36 +66,46 @@ class LiveService:
     """Supervises the runner's tasks (see the module docstring).
 
     Args:
-        trades: The market-data trades, in arrival order.
-        bars: Event-time bar builder of the model's interval.
+        events: The feed's events, in arrival order.
+        intake: Events → decision batches.
         trader: The trader pipeline.
         broker: The venue (open orders are canceled through it at shutdown).
         lifecycle: Model lifecycle polled every ``poll_interval_s`` (``None``: no polling).
         control: Control listener (``None``: none).
         poll_interval_s: Registry poll period.
-        on_batch: Called with every batch report (the journal).
+        send_stamp: The send stamp of the frame that carried the event just read.
+        journal: Awaited with every market event (``None``: no journal).
+        on_batch: Called with every batch report.
+        answer: Awaited with ``end_ns`` after a lockstep batch is decided (``decision_done``).
+        before_first: Awaited with the first batch's bar close before it is decided (warm-up).
         flush: Awaited last (flushes the journal).
         open_orders_policy: ``cancel`` or ``leave``.
+        max_seconds: Stop after this long (wall time; 0: unbounded).
     """
 
-    trades: AsyncIterable[Trade]
-    bars: BarBuilder
+    events: AsyncIterable[Received]
+    intake: Intake
     trader: Trader
     broker: Broker
     lifecycle: ModelLifecycle | None = None
     control: ControlServer | None = None
     poll_interval_s: float = 10.0
+    send_stamp: Callable[[], int] = lambda: 0
+    journal: Callable[[Received], Awaitable[None]] | None = None
     on_batch: Callable[[BatchReport], None] = lambda _r: None
+    answer: Callable[[int], Awaitable[None]] | None = None
+    before_first: Callable[[int], Awaitable[None]] | None = None
     flush: Callable[[], Awaitable[None]] = _no_flush
     open_orders_policy: str = "cancel"
+    max_seconds: float = 0.0
     report: ShutdownReport = field(default_factory=ShutdownReport)
     _stop: asyncio.Event = field(default_factory=asyncio.Event)
-    _queue: asyncio.Queue[list[ClosedBar] | None] = field(
-        default_factory=lambda: asyncio.Queue(maxsize=1)
-    )
+    _queue: asyncio.Queue[Batch | None] = field(default_factory=lambda: asyncio.Queue(maxsize=4))
 
-    def request_stop(self) -> None:
+    def request_stop(self, reason: str = "sigterm") -> None:
         """Begin the phased shutdown (what SIGTERM does)."""
+        if not self.report.exit:
+            self.report.exit = reason
         self._stop.set()
 
     async def run(self) -> int:
@@ -106,6 +123,8 @@ class LiveService:
                 tg.create_task(self._trade(), name="trader")
                 if self.lifecycle is not None:
                     tg.create_task(self._poll(self.lifecycle), name="registry-poll")
+                if self.max_seconds > 0:
+                    tg.create_task(self._deadline(), name="deadline")
         finally:
             for sig in (signal.SIGTERM, signal.SIGINT):
                 loop.remove_signal_handler(sig)
@@ -113,12 +132,12 @@ class LiveService:
                 await self.control.close()
         await self._open_orders()
         await self.flush()
-        logger.info("stopped: %d trades read, %d batches", self.report.trades_read,
-                    self.report.batches)  # fmt: skip
+        logger.info("stopped (%s): %d frames read, %d batches", self.report.exit,
+                    self.report.frames, self.report.batches)  # fmt: skip
         return 0
 
     async def _intake(self) -> None:
-        iterator = aiter(self.trades)
+        iterator = aiter(self.events)
         stop = asyncio.ensure_future(self._stop.wait())
         try:
             while not self._stop.is_set():
@@ -128,22 +147,40 @@ class LiveService:
                     nxt.cancel()
                     break
                 try:
-                    symbol, ts, px, qty = nxt.result()
+                    rec = nxt.result()
                 except StopAsyncIteration:
+                    self.request_stop("feed-ended")
                     break
-                self.report.trades_read += 1
-                closed = self.bars.on_trade(symbol, ts, px, qty)
-                if closed is not None:
-                    await self._queue.put([closed])  # bounded: intake waits for the trader
+                await self._take(rec)
         finally:
             stop.cancel()
-            self._stop.set()  # the feed ended: shut down too
+            self.request_stop("feed-ended")  # the feed failed or ended: shut down too
+            for batch in self.intake.drain():
+                await self._queue.put(batch)
             await self._queue.put(None)
+
+    async def _take(self, rec: Received) -> None:
+        if isinstance(rec.event, BarClosedSignal):
+            self.report.controls += 1
+        else:
+            self.report.frames += 1
+            if self.journal is not None:
+                await self.journal(rec)
+                self.report.journaled += 1
+        for batch in self.intake.on_received(rec, self.send_stamp()):
+            await self._queue.put(batch)  # bounded: intake waits for the trader
 
     async def _trade(self) -> None:
         while (batch := await self._queue.get()) is not None:
-            self.on_batch(await self.trader.on_bars(batch))
+            if self.before_first is not None:
+                await self.before_first(batch.end_ns)
+                self.before_first = None
+            if batch.bars and batch.end_ns > self.trader.last_end_ns:  # warm-up covered older ones
+                report = await self.trader.on_bars(batch.bars, batch.closing_send_ns)
+                self.on_batch(report)
             self.report.batches += 1
+            if batch.ack and self.answer is not None:
+                await self.answer(batch.end_ns)
 
     async def _poll(self, lifecycle: ModelLifecycle) -> None:
         while not self._stop.is_set():
@@ -152,6 +189,12 @@ class LiveService:
                 await asyncio.wait_for(self._stop.wait(), self.poll_interval_s)
             except TimeoutError:
                 continue
+
+    async def _deadline(self) -> None:
+        try:
+            await asyncio.wait_for(self._stop.wait(), self.max_seconds)
+        except TimeoutError:
+            self.request_stop("max-seconds")
 
     async def _open_orders(self) -> None:
         if self.open_orders_policy != "cancel":

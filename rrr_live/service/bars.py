@@ -1,8 +1,10 @@
 """Bars of the model's interval built from trades on event (exchange) time.
 
-A symbol's bar ``[start, start + interval)`` closes on the first trade of that symbol at or past
-its end, or when :meth:`BarBuilder.watermark` passes its end (quiet symbols). An interval
-without trades makes no bar (as in the backtest panel, a missing bar).
+A symbol's bar ``(start, start + interval]`` closes on the first trade of that symbol past its
+end, or when :meth:`BarBuilder.watermark` passes its end (quiet symbols). A trade stamped exactly
+at a bar's end belongs to that bar: the backtest applies every tick with ``ts <= t`` before
+deciding at ``t``, and the replay exchange puts a published bar's close trade at its close time.
+An interval without trades makes no bar (as in the backtest panel, a missing bar).
 
 Feed-gap policy: a bar whose interval overlaps a reported feed gap (a reconnect, a resync, a
 sequence hole) is emitted with ``gapped=True``; the trader skips that symbol's decision and does
@@ -74,6 +76,7 @@ class BarBuilder:
     interval_ns: int
     late_trades: int = 0
     _open: dict[str, _Open] = field(default_factory=dict)
+    _closed_end: dict[str, int] = field(default_factory=dict)
     _gaps: list[tuple[frozenset[str] | None, int, int]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -82,9 +85,9 @@ class BarBuilder:
 
     def on_trade(self, symbol: str, ts_ns: int, price: float, qty: float) -> ClosedBar | None:
         """Add a trade; return the symbol's previous bar when this trade closes it."""
-        start = ts_ns - ts_ns % self.interval_ns
+        start = ts_ns - 1 - (ts_ns - 1) % self.interval_ns
         bar = self._open.get(symbol)
-        if bar is not None and start < bar.start_ns:
+        if start < self._closed_end.get(symbol, -1) or (bar is not None and start < bar.start_ns):
             self.late_trades += 1
             return None
         if bar is not None and start == bar.start_ns:
@@ -97,7 +100,10 @@ class BarBuilder:
         return None if bar is None else self._close(symbol, bar)
 
     def watermark(self, ts_ns: int) -> list[ClosedBar]:
-        """Close every open bar whose end is at or before ``ts_ns`` (sorted by symbol)."""
+        """Close every open bar whose end is at or before ``ts_ns`` (sorted by symbol).
+
+        A trade of a closed bar's interval arriving later is dropped as late.
+        """
         done = [s for s, b in self._open.items() if b.start_ns + self.interval_ns <= ts_ns]
         return [self._close(s, self._open.pop(s)) for s in sorted(done)]
 
@@ -123,6 +129,7 @@ class BarBuilder:
         )
 
     def _close(self, symbol: str, b: _Open) -> ClosedBar:
+        self._closed_end[symbol] = b.start_ns + self.interval_ns
         return ClosedBar(
             symbol, b.start_ns, b.start_ns + self.interval_ns, b.open, b.high, b.low, b.close,
             b.volume, b.trades, b.gapped,

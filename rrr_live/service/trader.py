@@ -14,12 +14,16 @@ decision batch). Per batch, in order:
    deterministic client ids (batch sequence, leg); risk denials and venue refusals are
    reported; fills update the portfolio at the venue's average price.
 
-Everything observable is returned as a :class:`BatchReport` for the journal.
+Everything observable is returned as a :class:`BatchReport` for the journal, with the batch's
+latency stamps on the injected monotonic clock: ``decided_ns`` when the step's orders left the
+risk engine (or, with no order, when the decision was made), and per order the venue's answer
+time (``ack_ns``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 
@@ -53,8 +57,14 @@ class BatchReport:
         scores: The model forecasts.
         decision: The step's decision (``None`` when no forecast was made).
         orders: Venue answers for the orders sent.
+        intents: The orders sent (aligned with ``orders``).
         denied: ``(symbol, reason)`` of orders the risk engine denied.
         rejected: ``(client id, message)`` of orders the venue refused.
+        closes: The decided symbols' bar closes (``symbols`` order).
+        bars: The decided bars (``symbols`` order; the journal keeps them for warm-up).
+        closing_send_ns: Send stamp of the frame that released the batch (0: none).
+        decided_ns: Monotonic time the decision left the risk engine (0: nothing decided).
+        ack_ns: Monotonic ``(sent, answered)`` times of each order sent to the venue.
     """
 
     ts_ns: int
@@ -64,8 +74,14 @@ class BatchReport:
     scores: BatchScores | None = None
     decision: Decision | None = None
     orders: list[OrderState] = field(default_factory=list)
+    intents: list[OrderIntent] = field(default_factory=list)
     denied: list[tuple[str, str]] = field(default_factory=list)
     rejected: list[tuple[str, str]] = field(default_factory=list)
+    closes: list[float] = field(default_factory=list)
+    bars: list[ClosedBar] = field(default_factory=list)
+    closing_send_ns: int = 0
+    decided_ns: int = 0
+    ack_ns: list[tuple[int, int]] = field(default_factory=list)
 
 
 @dataclass
@@ -100,25 +116,47 @@ class Trader:
 
     Args:
         parts: What it drives.
+        clock: Monotonic nanoseconds (the replay exchange's send stamps use the same clock).
     """
 
-    def __init__(self, parts: TraderParts) -> None:
+    def __init__(self, parts: TraderParts, clock: Callable[[], int] = time.monotonic_ns) -> None:
         self.p = parts
+        self.clock = clock
         self.index = {s: i for i, s in enumerate(parts.universe)}
         self.open = OpenOrders.empty(len(parts.universe))
         self.seq = 0
+        self.last_end_ns = -1  # bar close of the last batch decided or warmed up
 
-    async def on_bars(self, bars: Sequence[ClosedBar]) -> BatchReport:
+    def warm(self, bars: Sequence[ClosedBar]) -> None:
+        """Feed one bar close's bars to the features and windows without deciding (warm-up).
+
+        Raises:
+            ValueError: bars of different close times or of symbols outside the universe.
+        """
+        ts = _one_time(bars)
+        clean = sorted((b for b in bars if not b.gapped), key=lambda b: self.index[b.symbol])
+        if clean:
+            self._features(clean, np.array([self.index[b.symbol] for b in clean], dtype=np.int64))
+        self.last_end_ns = max(self.last_end_ns, ts)
+
+    async def on_bars(self, bars: Sequence[ClosedBar], closing_send_ns: int = 0) -> BatchReport:
         """Decide on the bars closing at one time (every bar must share ``end_ns``).
+
+        Args:
+            bars: The batch.
+            closing_send_ns: Send stamp of the frame that released it (latency start).
 
         Raises:
             ValueError: bars of different close times or of symbols outside the universe.
         """
         ts = _one_time(bars)
         self.seq += 1
+        self.last_end_ns = max(self.last_end_ns, ts)
         clean = sorted((b for b in bars if not b.gapped), key=lambda b: self.index[b.symbol])
         report = BatchReport(ts, self.seq, [b.symbol for b in clean],
-                             sorted(b.symbol for b in bars if b.gapped))  # fmt: skip
+                             sorted(b.symbol for b in bars if b.gapped),
+                             closes=[b.close for b in clean], bars=clean,
+                             closing_send_ns=closing_send_ns)  # fmt: skip
         if not clean:
             return report
         idx = np.array([self.index[b.symbol] for b in clean], dtype=np.int64)
@@ -126,12 +164,14 @@ class Trader:
         windows = self.p.window.windows(idx)
         report.scores = scores = await self.p.worker.score(ts, ts, feats, windows)
         if scores.forecast is None:
+            report.decided_ns = self.clock()
             return report
         forecast = np.where(self._usable(feats, idx), scores.forecast, np.nan)
         price = np.array([b.close for b in clean], dtype=np.float64)
         strategy = self.p.step.strategy
         batch = DecisionBatch(ts, idx, price, lambda: strategy.base_weights(forecast, None))
         report.decision = d = self.p.step.run(batch, self.open)
+        report.decided_ns = self.clock()
         await self._cancel(d)
         await self._send(d, report, scores.champion_version)
         return report
@@ -174,12 +214,15 @@ class Trader:
                 "BUY" if lots > 0 else "SELL", "MARKET", abs(lots) * self.p.lot_qty[s], None,
                 origin,
             )  # fmt: skip
+            sent = self.clock()
             try:
                 state = await self.p.broker.submit(intent)
             except VenueRejected as exc:
                 report.rejected.append((intent.client_id, str(exc)))
                 continue
+            report.ack_ns.append((sent, self.clock()))
             report.orders.append(state)
+            report.intents.append(intent)
             self._apply_fill(s, lots, state, float(d.ref[leg]))
 
     def _apply_fill(self, s: int, lots: int, state: OrderState, ref: float) -> None:

@@ -56,6 +56,7 @@ class LazyGroup(click.Group):
         "model": "rrr_pipelines.cli.model:model",
         "exchange": "rrr_pipelines.cli.exchange:exchange",
         "feed": "rrr_pipelines.cli.feed:feed",
+        "live": "rrr_pipelines.cli.live:live",
     }
 
     def list_commands(self, ctx: click.Context) -> list[str]:

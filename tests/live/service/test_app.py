@@ -9,8 +9,14 @@ from decimal import Decimal
 
 import pytest
 
+from rrr_live.domain.events import TradeTick
+from rrr_live.domain.instrument import Instrument
+from rrr_live.domain.market import Received
+from rrr_live.domain.orders import Side
 from rrr_live.service.app import LiveService
 from rrr_live.service.bars import BarBuilder
+from rrr_live.service.intake import Intake
+from tests.live.paper.kit import SYMBOL
 from tests.live.service.test_trader import S, trader_rig, trades
 from tests.live.venue.kit import intent
 
@@ -26,11 +32,14 @@ async def test_sigterm_phased_shutdown_cancels_open_orders_and_exits_0(
         assert (await t.rig.broker.submit(resting)).state == "NEW"
         produced = [0]
 
+        inst = Instrument.create(SYMBOL, "0.01", "0.001")
+
         async def feed():
-            for trade in trades(t.mid, 1000):
+            for n, (sym, ts, px, qty) in enumerate(trades(t.mid, 1000)):
                 await asyncio.sleep(0)  # a live feed yields to the loop between frames
                 produced[0] += 1
-                yield trade
+                tick = TradeTick(ts, sym, inst.price_to_ticks(px), inst.size_to_lots(qty), Side.BUY)
+                yield Received("s", n + 1, ts, "binance", tick)
 
         batches = []
 
@@ -39,7 +48,8 @@ async def test_sigterm_phased_shutdown_cancels_open_orders_and_exits_0(
             if len(batches) == 20:
                 os.kill(os.getpid(), signal.SIGTERM)
 
-        svc = LiveService(feed(), BarBuilder(S), t.trader, t.rig.broker, lifecycle=t.life,
+        intake = Intake(BarBuilder(S), [SYMBOL], {SYMBOL: inst}, watermark_ns=S)
+        svc = LiveService(feed(), intake, t.trader, t.rig.broker, lifecycle=t.life,
                           poll_interval_s=3600, on_batch=on_batch)  # fmt: skip
         names = []
         real_create = asyncio.TaskGroup.create_task
@@ -51,7 +61,8 @@ async def test_sigterm_phased_shutdown_cancels_open_orders_and_exits_0(
         monkeypatch.setattr(asyncio.TaskGroup, "create_task", spy)
         assert await svc.run() == 0
         assert names == ["intake", "trader", "registry-poll"]
-        assert svc.report.trades_read == produced[0] < 3000  # stopped early, nothing unread lost
+        assert svc.report.frames == produced[0] < 3000  # stopped early, nothing unread lost
+        assert svc.report.exit == "sigterm"
         assert svc.report.batches == len(batches) >= 20
         assert [o.client_id for o in svc.report.canceled] == [resting.client_id]
         assert svc.report.canceled[0].state == "CANCELED"

@@ -11,15 +11,17 @@ S = 1_000_000_000
 
 def test_bar_closes_on_first_trade_past_its_end():
     b = BarBuilder(60 * S)
-    assert b.on_trade("BTC", 0 * S, 100.0, 1.0) is None
+    assert b.on_trade("BTC", 1, 100.0, 1.0) is None
     assert b.on_trade("BTC", 30 * S, 105.0, 2.0) is None
     assert b.on_trade("ETH", 61 * S, 10.0, 1.0) is None  # another symbol closes nothing here
     assert b.on_trade("BTC", 59 * S, 99.0, 0.5) is None
-    bar = b.on_trade("BTC", 60 * S, 101.0, 1.0)
+    # a trade stamped exactly at the end is the bar's last (the backtest's ts <= t)
+    assert b.on_trade("BTC", 60 * S, 98.0, 1.0) is None
+    bar = b.on_trade("BTC", 60 * S + 1, 101.0, 1.0)
     assert bar is not None and not bar.gapped
     assert (bar.start_ns, bar.end_ns, bar.ts_ns) == (0, 60 * S, 60 * S)
-    assert (bar.open, bar.high, bar.low, bar.close) == (100.0, 105.0, 99.0, 99.0)
-    assert (bar.volume, bar.trades) == (3.5, 3)
+    assert (bar.open, bar.high, bar.low, bar.close) == (100.0, 105.0, 98.0, 98.0)
+    assert (bar.volume, bar.trades) == (4.5, 4)
 
 
 def test_watermark_closes_quiet_symbols_and_empty_intervals_make_no_bar():
@@ -41,6 +43,8 @@ def test_late_trade_is_dropped_and_counted():
     assert b.late_trades == 1
     (bar,) = b.watermark(120 * S)
     assert bar.low == 100.0
+    assert b.on_trade("BTC", 119 * S, 1.0, 1.0) is None  # its bar was closed by the watermark
+    assert b.late_trades == 2 and b.watermark(10_000 * S) == []
 
 
 def test_bar_spanning_a_feed_gap_is_marked_and_others_are_not():

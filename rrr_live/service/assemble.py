@@ -1,0 +1,377 @@
+"""Configuration → a ready :class:`~rrr_live.service.app.LiveService`, and the run around it.
+
+:func:`run_live` is the whole process (``rrr live run`` and ``python -m rrr_live``): resolve the
+model the registry serves as ``champion`` (it defines the feature spec, universe and bar interval
+the running configuration must keep), reach the database (orders and the runner journal), the
+venue (instruments, account, signed REST) and the feed, restore the risk state and the batch
+sequence from the journal, then run the supervisor and write the run summary at exit.
+
+The first champion is verified by the same :class:`~rrr_live.inference.lifecycle.ModelLifecycle`
+that later swaps it: the bootstrap only reads its manifest to learn the running configuration.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import shutil
+import tempfile
+import uuid
+from contextlib import AsyncExitStack
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+import numpy as np
+import torch
+
+from rrr_live.clock import LiveClock
+from rrr_live.config import get_settings
+from rrr_live.domain.bars import INTERVAL_NS
+from rrr_live.domain.instrument import Instrument
+from rrr_live.errors import ConfigError, RRRError
+from rrr_live.features.engine import FeatureEngine
+from rrr_live.features.spec import FeatureSpec
+from rrr_live.feeds.binance import rest_url_for
+from rrr_live.feeds.instruments import binance_instruments, fetch_instruments
+from rrr_live.inference.lifecycle import LifecycleEvent, ModelLifecycle, RunningConfig
+from rrr_live.inference.registry_client import RegistryClient
+from rrr_live.inference.worker import InferenceWorker
+from rrr_live.metrics import Metrics
+from rrr_live.models.loader import LoadedEnsemble, load_model
+from rrr_live.models.window import RingWindow
+from rrr_live.persistence.databases import prepare_databases
+from rrr_live.persistence.journal.pool import PoolConfig
+from rrr_live.persistence.journal.writer import JournalWriter
+from rrr_live.portfolio.portfolio import Portfolio
+from rrr_live.risk.limits import RiskEngine
+from rrr_live.service.app import LiveService
+from rrr_live.service.bars import BarBuilder
+from rrr_live.service.config import LiveConfig
+from rrr_live.service.control import ControlServer, risk_handlers
+from rrr_live.service.intake import (
+    Intake,
+    TappedBinanceFeed,
+    TappedCoinbaseFeed,
+    TappedFeed,
+    answer_decision_done,
+)
+from rrr_live.service.journal_sink import RunnerJournal, RunRecorder, write_json_atomic
+from rrr_live.service.trader import BatchReport, Trader, TraderParts
+from rrr_live.service.warmup import WarmupSource, warm_up
+from rrr_live.strategy.decision import DecisionStep
+from rrr_live.strategy.sizing import Strategy
+from rrr_live.venue.broker import BinanceBroker
+from rrr_live.venue.rest import Credentials, RestConfig, SignedRest
+from rrr_live.venue.store import OrderStore
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ModelFacts:
+    """What the first champion fixes for the whole run."""
+
+    version: str
+    spec: FeatureSpec
+    universe: tuple[str, ...]
+    interval: str
+    window: int
+
+
+@dataclass(frozen=True)
+class VenueFacts:
+    """What the venue says about the universe and the account."""
+
+    instruments: dict[str, Instrument]
+    assets: dict[str, tuple[str, str]]
+    cash: float
+
+
+async def run_live(cfg: LiveConfig) -> int:
+    """Run the configured runner until it stops; return the exit status (0 when clean)."""
+    async with AsyncExitStack() as stack:
+        svc, rec, rj, writer = await assemble(cfg, stack)
+        code = await svc.run()
+        if rj is not None:
+            await rj.close()
+        status = writer.status() if writer is not None else None
+        journal = {
+            "rows": (status.committed if status else 0) + (rj.rows if rj else 0),
+            "spilled": status.spilled if status else 0,
+            "dropped": status.dropped if status else 0,
+            "frames": svc.report.journaled,
+        }
+        summary = rec.summary(svc.report.exit or "feed-ended", svc.report.frames, journal)
+        summary["canceled"] = [
+            {"client_id": o.client_id, "status": o.state} for o in svc.report.canceled
+        ]
+        if cfg.runner.summary_json:
+            write_json_atomic(Path(cfg.runner.summary_json), summary)
+        return code
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+async def assemble(
+    cfg: LiveConfig, stack: AsyncExitStack
+) -> tuple[LiveService, RunRecorder, RunnerJournal, JournalWriter | None]:
+    """Build every part of the runner; resources are closed by ``stack``.
+
+    Raises:
+        ConfigError: no champion, or a champion the configuration cannot run.
+    """
+    settings = get_settings()
+    cache = Path(cfg.runner.cache_dir or settings.home / "live" / cfg.runner.name)
+    await asyncio.to_thread(cache.mkdir, parents=True, exist_ok=True)
+    dsn = (await asyncio.to_thread(prepare_databases, settings)).rrr_url("libpq")
+    pool = await stack.enter_async_context(asyncpg.create_pool(dsn, min_size=1, max_size=4))
+    client = RegistryClient(cfg.model.registry_url or settings.tracking_uri)
+    stack.push_async_callback(client.aclose)
+    device = _device(cfg.model.device)
+    facts = await _model_facts(cfg, client, cache, device)
+    venue = await _venue_facts(cfg, facts.universe)
+    rest = SignedRest(
+        RestConfig(cfg.venue.url), Credentials(cfg.api_key.get(), cfg.api_secret.get()), LiveClock()
+    )
+    stack.push_async_callback(rest.close)
+    await rest.sync_time()
+    cash = cfg.venue.initial_cash or await _quote_balance(rest, venue)
+    session = f"{cfg.runner.name}-{uuid.uuid4().hex[:12]}"
+    rj = RunnerJournal(pool, cfg.runner.name, session)
+    rj.start()
+    stack.push_async_callback(rj.close)
+    rec = RunRecorder(cfg.runner.name, cfg.limits())
+    metrics = Metrics()
+    now = LiveClock().now_ns
+    last_ts = [0]
+
+    def on_event(e: LifecycleEvent) -> None:
+        rec.on_lifecycle(e)
+        rj.lifecycle(e, last_ts[0])
+
+    life = ModelLifecycle(client, _running(facts), cache / "models", metrics,
+                          model_name=cfg.model.name, device=device, on_event=on_event)  # fmt: skip
+    await life.poll()
+    if life.serving() is None and not life.apply_pending():
+        raise RRRError(f"{cfg.model.name}@champion v{facts.version} was refused (see the log)")
+    worker = InferenceWorker(life, cfg.runner.max_staleness_bars * cfg.bar_interval_ns)
+    stack.callback(worker.close)
+    broker = BinanceBroker(rest, _store(pool, cfg, cfg.feed.protocol), venue.assets)
+    trader = _trader(cfg, facts, venue, worker, broker, cash)
+    trader.seq = await rj.last_seq()
+    risk = trader.p.step.risk
+    restored = await rj.restore_risk(risk)
+    if restored is not None:
+        logger.info("risk state restored from the journal: %s", restored)
+    await _restore_positions(broker, trader)
+    market = await _market_instruments(cfg, facts.universe)
+    feed = _feed(cfg, market, metrics)
+    stack.push_async_callback(feed.aclose)
+    writer = await _journal_writer(cfg, dsn, cache, metrics, stack)
+
+    def on_batch(r: BatchReport) -> None:
+        last_ts[0] = r.ts_ns
+        changed = rec.on_batch(r)
+        rj.batch(r)
+        rj.risk(r.ts_ns, risk)
+        if changed and r.decision is not None:
+            rj.event("risk_state", r.ts_ns, {"state": r.decision.state.name, "by": "batch"})
+
+    async def before_first(end_ns: int) -> None:
+        src = WarmupSource(dsn, cfg.runner.name, cfg.runner.warmup_source, facts.interval,
+                           cfg.bar_interval_ns)  # fmt: skip
+        depth = facts.spec.warmup_bars() + facts.window + 1
+        report = await warm_up(trader, pool, src, end_ns, depth)
+        logger.info("warm-up: %s", report)
+
+    async def flush() -> None:
+        if writer is not None:
+            await writer.flush()
+        await rj.flush()
+
+    svc = LiveService(
+        feed, Intake(BarBuilder(cfg.bar_interval_ns), facts.universe, market,
+                     int(cfg.runner.watermark_s * 1e9)),
+        trader, broker, lifecycle=life, poll_interval_s=cfg.model.poll_interval_s,
+        send_stamp=lambda: feed.last_send_ns,
+        journal=writer.put if writer is not None else None, on_batch=on_batch,
+        answer=(lambda t: answer_decision_done(feed, t)) if cfg.feed.lockstep else None,
+        before_first=before_first, flush=flush,
+        open_orders_policy=cfg.runner.open_orders_policy, max_seconds=cfg.runner.max_seconds,
+    )  # fmt: skip
+    svc.control = _control(cfg, risk, rj, rec, svc, now)
+    return svc, rec, rj, writer
+
+
+def _device(choice: str) -> str:
+    if choice == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if choice == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("model.device = cuda but no CUDA device is available")
+    return choice
+
+
+async def _model_facts(
+    cfg: LiveConfig, client: RegistryClient, cache: Path, device: str
+) -> ModelFacts:
+    ref = await client.alias(cfg.model.name, "champion")
+    if ref is None:
+        raise RRRError(f"no {cfg.model.name}@champion in the registry: nothing to trade")
+    work = Path(tempfile.mkdtemp(prefix="bootstrap-", dir=cache))
+    try:
+        folder = await client.download(ref, work / "model")
+        model: LoadedEnsemble = await asyncio.to_thread(load_model, folder, device=device)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    m = model.manifest
+    spec = FeatureSpec.from_dict(m.feature_spec)
+    declared = m.metadata.get("universe")
+    universe = tuple(cfg.feed.symbols) or tuple(str(s) for s in declared or ())
+    if not universe:
+        raise ConfigError("no symbols: the model declares no universe and feed.symbols is empty")
+    interval = str(m.metadata.get("bar_interval", _label(cfg.bar_interval_ns)))
+    if INTERVAL_NS.get(interval) != cfg.bar_interval_ns:
+        raise ConfigError(
+            f"runner.bar_interval_s = {cfg.runner.bar_interval_s} but {cfg.model.name}"
+            f" v{ref.version} is for {interval} bars; refusing to run it"
+        )
+    return ModelFacts(ref.version, spec, universe, interval, max(1, model.window_length))
+
+
+def _label(interval_ns: int) -> str:
+    for label, ns in INTERVAL_NS.items():
+        if ns == interval_ns:
+            return label
+    raise ConfigError(f"bar interval of {interval_ns / 1e9:g}s is not one of {sorted(INTERVAL_NS)}")
+
+
+def _running(f: ModelFacts) -> RunningConfig:
+    return RunningConfig(f.spec.fingerprint(), f.spec.names, f.universe, f.interval)
+
+
+async def _venue_facts(cfg: LiveConfig, universe: tuple[str, ...]) -> VenueFacts:
+    async with httpx.AsyncClient(base_url=cfg.venue.url, timeout=10.0) as http:
+        resp = await http.get("/api/v3/exchangeInfo")
+        resp.raise_for_status()
+    raw = resp.content
+    instruments = binance_instruments(raw, grid="order")
+    info = {s["symbol"]: s for s in resp.json()["symbols"]}
+    missing = [s for s in universe if s not in instruments]
+    if missing:
+        raise ConfigError(f"the venue does not list {', '.join(missing)}")
+    assets = {s: (str(info[s]["baseAsset"]), str(info[s]["quoteAsset"])) for s in universe}
+    return VenueFacts({s: instruments[s] for s in universe}, assets, 0.0)
+
+
+async def _quote_balance(rest: SignedRest, venue: VenueFacts) -> float:
+    quotes = {q for _, q in venue.assets.values()}
+    if len(quotes) != 1:
+        raise ConfigError(f"the universe is quoted in {sorted(quotes)}; set venue.initial_cash")
+    account: Any = await rest.signed("GET", "/api/v3/account", {})
+    for b in account.get("balances", []):
+        if b.get("asset") in quotes:
+            return float(Decimal(str(b["free"])) + Decimal(str(b.get("locked", "0"))))
+    raise ConfigError(f"the venue account holds no {quotes.pop()}; set venue.initial_cash")
+
+
+def _store(pool: asyncpg.Pool, cfg: LiveConfig, venue: str) -> OrderStore:
+    return OrderStore(pool, cfg.runner.name, venue, LiveClock())
+
+
+def _trader(
+    cfg: LiveConfig,
+    f: ModelFacts,
+    venue: VenueFacts,
+    worker: InferenceWorker,
+    broker: BinanceBroker,
+    cash: float,
+) -> Trader:
+    inst = [venue.instruments[s] for s in f.universe]
+    portfolio = Portfolio(list(f.universe), cash, [i.lot for i in inst])
+    risk = RiskEngine(cfg.risk, portfolio)
+    min_notional = np.array([float(i.min_notional) for i in inst])
+    step = DecisionStep(Strategy(cfg.strategy), risk, portfolio, min_notional)
+    engine = FeatureEngine(f.spec, list(f.universe))
+    window = RingWindow(len(f.universe), f.window, len(f.spec.names))
+    parts = TraderParts(list(f.universe), engine, window, worker, step, broker, cfg.runner.name,
+                        [i.lot_size for i in inst], f.spec.fingerprint())  # fmt: skip
+    return Trader(parts)
+
+
+async def _restore_positions(broker: BinanceBroker, trader: Trader) -> None:
+    """Positions this runner's fills built (a restart keeps trading from them)."""
+    held = await broker.store.positions()
+    portfolio = trader.p.step.portfolio
+    for i, symbol in enumerate(trader.p.universe):
+        base = broker.assets[symbol][0]
+        qty = held.get(base, Decimal(0))
+        if qty:
+            portfolio.position_lots[i] = int(qty / trader.p.lot_qty[i])
+
+
+async def _market_instruments(cfg: LiveConfig, universe: tuple[str, ...]) -> dict[str, Instrument]:
+    """The feed's instruments (the market-data grid) of the universe."""
+    listed = await fetch_instruments(cfg.feed.protocol, _rest_url(cfg))
+    missing = [s for s in universe if s not in listed]
+    if missing:
+        raise ConfigError(f"the feed does not list {', '.join(missing)}")
+    return {s: listed[s] for s in universe}
+
+
+def _rest_url(cfg: LiveConfig) -> str:
+    return cfg.feed.rest_url or rest_url_for(cfg.feed.url)
+
+
+def _feed(cfg: LiveConfig, mine: dict[str, Instrument], m: Metrics) -> TappedFeed:
+    rest = _rest_url(cfg)
+    if cfg.feed.protocol == "binance":
+        return TappedBinanceFeed(cfg.feed.url, mine, metrics=m, rest_url=rest, streams=("trade",))
+    return TappedCoinbaseFeed(cfg.feed.url, mine, metrics=m)
+
+
+async def _journal_writer(
+    cfg: LiveConfig, dsn: str, cache: Path, metrics: Metrics, stack: AsyncExitStack
+) -> JournalWriter | None:
+    if not cfg.journal.enabled:
+        return None
+    writer = JournalWriter(PoolConfig(dsn), cache / "spill", metrics=metrics, clock=LiveClock())
+    await writer.start()
+    stack.push_async_callback(writer.close)
+    return writer
+
+
+def _control(
+    cfg: LiveConfig,
+    risk: RiskEngine,
+    rj: RunnerJournal,
+    rec: RunRecorder,
+    svc: LiveService,
+    now_ns: Any,
+) -> ControlServer | None:
+    if not cfg.control.port:
+        return None
+
+    def status() -> dict[str, Any]:
+        return {"runner": cfg.runner.name, "state": risk.state.name, "frames": svc.report.frames,
+                "batches": rec.batches, "served": rec.served}  # fmt: skip
+
+    base = risk_handlers(risk, now_ns, status)
+
+    def recorded(action: Any) -> Any:
+        def run(reason: str) -> str:
+            state = action(reason)
+            ts = now_ns()
+            if rec.on_state(ts, risk.state.name):
+                rj.event("risk_state", ts, {"state": risk.state.name, "by": reason})
+            rj.risk(ts, risk)
+            return str(state)
+
+        return run
+
+    handlers = type(base)(base.status, recorded(base.halt), recorded(base.resume),
+                          recorded(base.flatten))  # fmt: skip
+    token = cfg.control_token.get() if cfg.control_token else None
+    return ControlServer(handlers, token, cfg.control.host, cfg.control.port)
