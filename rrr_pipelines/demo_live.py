@@ -450,7 +450,8 @@ def run_live(plan: LivePlan, env: Mapping[str, str], echo: Callable[[str], None]
     """
     plan.workdir.mkdir(parents=True, exist_ok=True)
     summary_path, config_path = plan.workdir / "summary.json", plan.workdir / "runner.toml"
-    summary_path.unlink(missing_ok=True)
+    for stale in (summary_path, plan.workdir / "exchange.log", plan.workdir / "runner.log"):
+        stale.unlink(missing_ok=True)  # this run's files only
     child_env = {**env, **demo_secrets()}
     children = Children()
     sup = Supervision()

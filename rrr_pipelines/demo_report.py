@@ -233,13 +233,15 @@ def print_live(live: Mapping[str, Any]) -> None:
     if live.get("no_order_reason"):
         click.echo(f"    no fill: {live['no_order_reason']}")
     _print_rows("    orders (first 10):", live.get("orders_sample", []), ORDER_COLUMNS)
-    limits = ", ".join(f"{k}={v}" for k, v in (live.get("limits") or {}).items())
-    click.echo(f"    limits: {limits or 'n/a'}")
+    limits = ", ".join(f"{k}={v}" for k, v in (live.get("limits") or {}).items()
+                       if v is not None)  # fmt: skip
+    click.echo(f"    risk limits: {limits or 'n/a'}")
     path = " -> ".join(f"{t['state']} ({t['date']})" for t in live.get("risk_state_path", []))
     click.echo(f"    risk-state path: {path or 'n/a'}")
     for halt in live.get("halts", []):
-        done = f"resumed via the control API -> {halt.get('after_resume')}"
-        click.echo(f"    {halt['state']} seen: {done if halt.get('resumed') else 'left halted'}")
+        done = f"the demo resumed it via the control API -> {halt.get('after_resume')}"
+        left = "left halted (the demo resumes once; the runner's halt policy holds)"
+        click.echo(f"    {halt['state']} seen: {done if halt.get('resumed') else left}")
     _print_shadow(live)
     for name, pct in (live.get("latency_ms") or {}).items():
         shown = ", ".join(f"{k} {_short_value(pct.get(k))}" for k in LATENCY_KEYS)
