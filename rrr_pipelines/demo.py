@@ -339,6 +339,7 @@ def _shadow(registered: list[dict[str, Any]], settings: Settings) -> str | None:
     if failed is None:
         return None
     ModelRegistry(settings.tracking_uri).set_alias(str(failed["version"]), "shadow")
+    failed["alias"] = "shadow"
     click.echo(SHADOW_NOTE.format(version=failed["version"]))
     return str(failed["version"])
 
