@@ -243,9 +243,15 @@ def print_live(live: Mapping[str, Any]) -> None:
         left = "left halted (the demo resumes once; the runner's halt policy holds)"
         click.echo(f"    {halt['state']} seen: {done if halt.get('resumed') else left}")
     _print_shadow(live)
+    for version, ic in (live.get("live_ic") or {}).items():
+        click.echo(f"    live IC v{version}: IC {_short_value(ic.get('ic'))}, hit rate "
+                   f"{_short_value(ic.get('hit_rate'))}, n {ic.get('n')}")  # fmt: skip
     for name, pct in (live.get("latency_ms") or {}).items():
         shown = ", ".join(f"{k} {_short_value(pct.get(k))}" for k in LATENCY_KEYS)
         click.echo(f"    latency {name} (ms): {shown}")
+    journal = live.get("journal") or {}
+    if journal:
+        click.echo("    journal: " + ", ".join(f"{k} {v}" for k, v in journal.items()))
     left = live.get("left_running") or []
     click.echo(f"    left running: {', '.join(left) if left else 'nothing'}")
 

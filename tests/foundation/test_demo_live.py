@@ -189,8 +189,8 @@ def test_live_report_prints_fills_pnl_limits_risk_path_shadow_and_latency(tmp_pa
         "fills": 1, "pnl": -12.5, "equity_path": [[t0, 100_000.0], [t0 + day, 99_987.5]],
         "risk_state_path": [[t0, "NORMAL"], [t0 + day, "NORMAL"], [t0 + 2 * day, "HALTED"],
                             [t0 + 3 * day, "NORMAL"]],
-        "limits": {"max_drawdown": 0.02, "max_var": None}, "served": [{"alias": "champion", "version": "2",
-                                                      "from_ts_ns": t0}],
+        "limits": {"max_drawdown": 0.02, "max_var": None},
+        "served": [{"alias": "champion", "version": "2", "from_ts_ns": t0}],
         "shadow": {"version": "1", "ic": 0.031, "hit_rate": 0.52, "n": 1400},
         "live_ic": {"2": {"ic": 0.01, "hit_rate": 0.5, "n": 1400}},
         "latency_ms": {"tick_to_decision": {"p50": 1.5, "p95": 3.0, "p99": 4.0, "p999": 6.0,
@@ -210,7 +210,8 @@ def test_live_report_prints_fills_pnl_limits_risk_path_shadow_and_latency(tmp_pa
     out = runner.invoke(_print_command(live)).output
     for text in ("1 fills", "PnL -12.50", "risk limits: max_drawdown=0.02", "HALTED (2016-03-02)",
                  "IC 0.0310", "hit rate 0.5200", "tick_to_decision", "p95 3.0000",
-                 "demo-1", "left running: nothing", "holdout only"):  # fmt: skip
+                 "demo-1", "left running: nothing", "holdout only",
+                 "live IC v2: IC 0.0100", "journal: rows 11000"):  # fmt: skip
         assert text in out, out
     assert "max_var" not in out  # unset limits are not shown
 
