@@ -91,3 +91,11 @@ def test_rrr_live_run_is_the_same_entry(tmp_path, monkeypatch):
     result = CliRunner().invoke(cli, ["live", "run", "--config", str(path)])
     assert result.exit_code == 2
     assert "feed.protocol must be binance or coinbase" in result.output
+
+
+def test_the_deploy_example_is_a_valid_configuration():
+    from pathlib import Path
+
+    example = Path(__file__).parents[3] / "deploy" / "rrr-live.example.toml"
+    cfg = load_config(example, ENV)
+    assert cfg.runner.name == "paper" and cfg.risk.on_halt == "flatten"
