@@ -145,8 +145,7 @@ async def assemble(
     stack.push_async_callback(rj.close)
     rec = RunRecorder(cfg.runner.name, cfg.limits())
     metrics = Metrics()
-    now = LiveClock().now_ns
-    last_ts = [0]
+    last_ts = [0]  # data time of the last batch: the time of operator commands too
 
     def on_event(e: LifecycleEvent) -> None:
         rec.on_lifecycle(e)
@@ -174,11 +173,11 @@ async def assemble(
 
     def on_batch(r: BatchReport) -> None:
         last_ts[0] = r.ts_ns
-        changed = rec.on_batch(r)
+        changed = rec.on_batch(r, risk.state.name)
         rj.batch(r)
         rj.risk(r.ts_ns, risk)
-        if changed and r.decision is not None:
-            rj.event("risk_state", r.ts_ns, {"state": r.decision.state.name, "by": "batch"})
+        if changed:
+            rj.event("risk_state", r.ts_ns, {"state": risk.state.name, "by": "batch"})
 
     async def before_first(end_ns: int) -> None:
         src = WarmupSource(dsn, cfg.runner.name, cfg.runner.warmup_source, facts.interval,
@@ -202,7 +201,7 @@ async def assemble(
         before_first=before_first, flush=flush,
         open_orders_policy=cfg.runner.open_orders_policy, max_seconds=cfg.runner.max_seconds,
     )  # fmt: skip
-    svc.control = _control(cfg, risk, rj, rec, svc, now)
+    svc.control = _control(cfg, risk, rj, rec, svc, lambda: last_ts[0])
     return svc, rec, rj, writer
 
 

@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from typing import Any, cast
 
 from websockets.asyncio.client import ClientConnection
+from websockets.exceptions import ConnectionClosed
 
 from rrr_live.domain.events import TradeTick
 from rrr_live.domain.instrument import Instrument
@@ -117,9 +118,17 @@ TappedFeed = TappedBinanceFeed | TappedCoinbaseFeed
 
 
 async def answer_decision_done(feed: TappedFeed, bar_close_ns: int) -> None:
-    """Tell the replay exchange the batch of ``bar_close_ns`` was decided (lockstep)."""
-    if feed.ws is not None:
+    """Tell the replay exchange the batch of ``bar_close_ns`` was decided (lockstep).
+
+    A connection already closed (intake stopped, or a reconnect) needs no answer: the exchange
+    waits on the connections it still has.
+    """
+    if feed.ws is None:
+        return
+    try:
         await feed.ws.send(json.dumps({"type": "decision_done", "bar_close_ns": bar_close_ns}))
+    except ConnectionClosed:
+        return
 
 
 @dataclass

@@ -157,8 +157,14 @@ class RunRecorder:
     _state: str = ""
     _last_ts: int = 0
 
-    def on_batch(self, r: BatchReport) -> bool:
-        """Take one batch report; return whether the trading state changed."""
+    def on_batch(self, r: BatchReport, state: str = "") -> bool:
+        """Take one batch report; return whether the trading state changed.
+
+        Args:
+            r: The report.
+            state: The risk engine's state now (default: the decision's). An operator command
+                answered while the batch was in flight already changed it.
+        """
         self.batches += 1
         self._last_ts = r.ts_ns
         self.scores.on_batch(r)
@@ -168,12 +174,12 @@ class RunRecorder:
             self.tick_to_decision_ns.append(r.decided_ns - r.closing_send_ns)
         self.venue_ack_ns.extend(b - a for a, b in r.ack_ns)
         version = r.scores.champion_version if r.scores else ""
-        for intent, state in zip(r.intents, r.orders, strict=True):
-            self.fills += int(state.filled_qty > 0)
+        for intent, answer in zip(r.intents, r.orders, strict=True):
+            self.fills += int(answer.filled_qty > 0)
             self.orders.append({
-                "client_id": state.client_id, "symbol": intent.symbol, "side": intent.side,
-                "qty": str(intent.qty), "status": state.state,
-                "avg_price": None if state.avg_price is None else str(state.avg_price),
+                "client_id": answer.client_id, "symbol": intent.symbol, "side": intent.side,
+                "qty": str(intent.qty), "status": answer.state,
+                "avg_price": None if answer.avg_price is None else str(answer.avg_price),
                 "version": version,
             })  # fmt: skip
         d = r.decision
@@ -181,7 +187,7 @@ class RunRecorder:
             return False
         self.decisions += 1
         self.equity_path.append([r.ts_ns, float(d.equity)])
-        return self.on_state(r.ts_ns, d.state.name)
+        return self.on_state(r.ts_ns, state or d.state.name)
 
     def on_state(self, ts_ns: int, state: str) -> bool:
         """Record the trading state at ``ts_ns``; return whether it changed."""

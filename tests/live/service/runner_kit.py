@@ -57,14 +57,20 @@ def paper() -> PaperConfig:
     return PaperConfig(KEYS, BALANCES)
 
 
-def register_champion(uri: str, tmp: Path, name: str) -> str:
-    """Save, register and promote a model for ``SYMBOLS`` on 1-second bars; its version."""
-    registry = ModelRegistry(uri, model_name=name)
-    d = tmp / "model"
+def _log(registry: ModelRegistry, d: Path, seed: int) -> str:
     spec = {**SPEC.to_dict(), "fingerprint": SPEC.fingerprint()}
-    save_model(d, make_ensemble(seed=4), feature_spec=spec,
+    save_model(d, make_ensemble(seed=seed), feature_spec=spec,
                metadata={"universe": list(SYMBOLS), "bar_interval": "1s"})  # fmt: skip
-    run_id = registry.log_training_run({}, {}, spec, {}, "abc", d)
+    return registry.log_training_run({}, {}, spec, {}, "abc", d)
+
+
+def promote_new(uri: str, tmp: Path, name: str, seed: int) -> str:
+    """Register a passing version of another seed and make it the champion; its version."""
+    registry = ModelRegistry(uri, model_name=name)
+    return _promote(registry, _log(registry, tmp / f"model-{seed}", seed=seed))
+
+
+def _promote(registry: ModelRegistry, run_id: str) -> str:
     crit = [
         rule.Criterion("sharpe", 1.0, 0.0),
         rule.Criterion("max_drawdown", 0.1, 0.25),
@@ -73,6 +79,19 @@ def register_champion(uri: str, tmp: Path, name: str) -> str:
     ]
     v = registry.register(run_id, rule.verdict_tags("b", rule.BASELINE_SET, "e", crit)).version
     registry.promote(v, "test", "alice")
+    return v
+
+
+def register_champion(uri: str, tmp: Path, name: str, shadow: bool = False) -> str:
+    """Save, register and promote a model for ``SYMBOLS`` on 1-second bars; its version.
+
+    With ``shadow``, a second version (another seed, no passing verdict) is set as ``shadow``.
+    """
+    registry = ModelRegistry(uri, model_name=name)
+    v = _promote(registry, _log(registry, tmp / "model", seed=4))
+    if shadow:
+        other = registry.register(_log(registry, tmp / "shadow", seed=5), {}).version
+        registry.set_alias(other, "shadow")
     return v
 
 
@@ -104,7 +123,11 @@ class RunnerEnv:
 
 
 def runner_env(
-    pg: ServerAddress, uri: str, tmp: Path, monkeypatch: pytest.MonkeyPatch
+    pg: ServerAddress,
+    uri: str,
+    tmp: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    shadow: bool = False,
 ) -> RunnerEnv:
     """A fresh database, RRR_HOME and venue keys in the environment; the champion registered."""
     url = services.fresh_database(pg, prefix="runner")
@@ -118,5 +141,5 @@ def runner_env(
     monkeypatch.setenv("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     get_settings.cache_clear()
     name = f"runner-{tmp.name[:40]}"
-    register_champion(uri, tmp, name)
+    register_champion(uri, tmp, name, shadow)
     return RunnerEnv(db_name, pg.url(db_name, "libpq"), home, name, uri)
