@@ -40,7 +40,7 @@ from rrr_live.feeds.instruments import binance_instruments, fetch_instruments
 from rrr_live.inference.lifecycle import LifecycleEvent, ModelLifecycle, RunningConfig
 from rrr_live.inference.registry_client import RegistryClient
 from rrr_live.inference.worker import InferenceWorker
-from rrr_live.metrics import Metrics
+from rrr_live.metrics import Metrics, serve_metrics
 from rrr_live.models.loader import LoadedEnsemble, load_model
 from rrr_live.models.window import RingWindow
 from rrr_live.persistence.databases import prepare_databases
@@ -89,6 +89,50 @@ class VenueFacts:
     instruments: dict[str, Instrument]
     assets: dict[str, tuple[str, str]]
     cash: float
+
+
+@dataclass
+class Observer:
+    """Where batch reports and lifecycle events go: the summary, the journal, the metrics.
+
+    Args:
+        rec: The in-memory run record.
+        rj: The runner journal.
+        metrics: Prometheus metrics (stage latencies).
+        risk: The risk engine (set once built).
+        last_ts: Data time of the last batch: the time of operator commands too.
+    """
+
+    rec: RunRecorder
+    rj: RunnerJournal
+    metrics: Metrics
+    risk: RiskEngine | None = None
+    last_ts: int = 0
+
+    def now(self) -> int:
+        """Data time now (the last batch's close)."""
+        return self.last_ts
+
+    def on_event(self, e: LifecycleEvent) -> None:
+        """Record a lifecycle event."""
+        self.rec.on_lifecycle(e)
+        self.rj.lifecycle(e, self.last_ts)
+
+    def on_batch(self, r: BatchReport) -> None:
+        """Record a batch: latencies, summary, journal rows, the risk state."""
+        self.last_ts = r.ts_ns
+        stage = self.metrics.stage_latency
+        if r.closing_send_ns and r.decided_ns:
+            stage.labels("tick_to_decision").observe((r.decided_ns - r.closing_send_ns) / 1e9)
+        for sent, answered in r.ack_ns:
+            stage.labels("venue_ack").observe((answered - sent) / 1e9)
+        state = self.risk.state.name if self.risk is not None else ""
+        changed = self.rec.on_batch(r, state)
+        self.rj.batch(r)
+        if self.risk is not None:
+            self.rj.risk(r.ts_ns, self.risk)
+        if changed:
+            self.rj.event("risk_state", r.ts_ns, {"state": state, "by": "batch"})
 
 
 async def run_live(cfg: LiveConfig) -> int:
@@ -145,14 +189,10 @@ async def assemble(
     stack.push_async_callback(rj.close)
     rec = RunRecorder(cfg.runner.name, cfg.limits())
     metrics = Metrics()
-    last_ts = [0]  # data time of the last batch: the time of operator commands too
-
-    def on_event(e: LifecycleEvent) -> None:
-        rec.on_lifecycle(e)
-        rj.lifecycle(e, last_ts[0])
-
+    obs = Observer(rec, rj, metrics)
     life = ModelLifecycle(client, _running(facts), cache / "models", metrics,
-                          model_name=cfg.model.name, device=device, on_event=on_event)  # fmt: skip
+                          model_name=cfg.model.name, device=device,
+                          on_event=obs.on_event)  # fmt: skip
     await life.poll()
     if life.serving() is None and not life.apply_pending():
         raise RRRError(f"{cfg.model.name}@champion v{facts.version} was refused (see the log)")
@@ -161,7 +201,7 @@ async def assemble(
     broker = BinanceBroker(rest, _store(pool, cfg, cfg.feed.protocol), venue.assets)
     trader = _trader(cfg, facts, venue, worker, broker, cash)
     trader.seq = await rj.last_seq()
-    risk = trader.p.step.risk
+    obs.risk = risk = trader.p.step.risk
     restored = await rj.restore_risk(risk)
     if restored is not None:
         logger.info("risk state restored from the journal: %s", restored)
@@ -170,14 +210,6 @@ async def assemble(
     feed = _feed(cfg, market, metrics)
     stack.push_async_callback(feed.aclose)
     writer = await _journal_writer(cfg, dsn, cache, metrics, stack)
-
-    def on_batch(r: BatchReport) -> None:
-        last_ts[0] = r.ts_ns
-        changed = rec.on_batch(r, risk.state.name)
-        rj.batch(r)
-        rj.risk(r.ts_ns, risk)
-        if changed:
-            rj.event("risk_state", r.ts_ns, {"state": risk.state.name, "by": "batch"})
 
     async def before_first(end_ns: int) -> None:
         src = WarmupSource(dsn, cfg.runner.name, cfg.runner.warmup_source, facts.interval,
@@ -196,12 +228,14 @@ async def assemble(
                      int(cfg.runner.watermark_s * 1e9)),
         trader, broker, lifecycle=life, poll_interval_s=cfg.model.poll_interval_s,
         send_stamp=lambda: feed.last_send_ns,
-        journal=writer.put if writer is not None else None, on_batch=on_batch,
+        journal=writer.put if writer is not None else None, on_batch=obs.on_batch,
         answer=(lambda t: answer_decision_done(feed, t)) if cfg.feed.lockstep else None,
         before_first=before_first, flush=flush,
         open_orders_policy=cfg.runner.open_orders_policy, max_seconds=cfg.runner.max_seconds,
     )  # fmt: skip
-    svc.control = _control(cfg, risk, rj, rec, svc, lambda: last_ts[0])
+    svc.control = _control(cfg, risk, rj, rec, svc, obs.now)
+    if cfg.control.metrics_port:
+        stack.callback(serve_metrics(metrics, cfg.control.metrics_port).close)
     return svc, rec, rj, writer
 
 

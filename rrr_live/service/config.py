@@ -106,6 +106,7 @@ class ControlSection:
     host: str = "127.0.0.1"
     token_env: str = "RRR_CONTROL_TOKEN"
     token_file: str = ""
+    metrics_port: int = 0  # 0 = no Prometheus /metrics endpoint (always on 127.0.0.1)
 
 
 @dataclass(frozen=True)
@@ -266,6 +267,7 @@ def _check(path: Path, parts: dict[str, Any]) -> None:
         (model.device not in ("auto", "cpu", "cuda"), "model.device must be auto, cpu or cuda"),
         (model.poll_interval_s <= 0, "model.poll_interval_s must be > 0"),
         (not 0 <= parts["control"].port <= 65535, "control.port must be 0..65535"),
+        (not 0 <= parts["control"].metrics_port <= 65535, "control.metrics_port must be 0..65535"),
     ]  # fmt: skip
     for bad, message in problems:
         if bad:

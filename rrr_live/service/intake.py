@@ -10,6 +10,11 @@ decides at a bar close). A batch is released, in ``end_ns`` order, when
   arrives: every trade up to that time was sent, so every bar ending there is closed; such a
   batch is marked ``ack`` and the service answers ``decision_done`` once it is decided.
 
+Feed gaps: a new feed session (the adapter reconnected) means frames may be missing between the
+last event of the old session and the first of the new one; that interval is reported to the bar
+builder as a gap of every symbol, so a bar spanning it is skipped (the gap policy of
+:mod:`rrr_live.service.bars`).
+
 A batch's ``closing_send_ns`` is the ``rrr_send_ns`` stamp (the replay exchange's
 ``--send-time``) of the frame whose arrival released it (0 when frames carry no stamp): the
 start of ARCHITECTURE's tick → decision latency.
@@ -168,8 +173,10 @@ class Intake:
     frames: int = 0
     trades: int = 0
     _pending: dict[int, list[ClosedBar]] = field(default_factory=dict)
+    gaps: int = 0
     _boundary: int = -1
     _event_ns: int = 0
+    _session: str = ""
 
     def __post_init__(self) -> None:
         self._members = frozenset(self.universe)
@@ -179,6 +186,8 @@ class Intake:
         """Take one feed event; return the batches it released (oldest first)."""
         self.frames += 1
         event: Any = rec.event
+        if rec.session != self._session:
+            self._new_session(rec.session, int(getattr(event, "ts_ns", 0)))
         if isinstance(event, BarClosedSignal):
             self._close_through(event.bar_close_ns)
             return self._release(event.bar_close_ns, send_ns, rec.recv_ns, ack=True)
@@ -190,6 +199,12 @@ class Intake:
             self._event_ns = ts
             out += self._watermark(ts, send_ns, rec.recv_ns)
         return out
+
+    def _new_session(self, session: str, ts_ns: int) -> None:
+        if self._session:
+            self.gaps += 1
+            self.bars.feed_gap(None, self._event_ns, max(ts_ns, self._event_ns))
+        self._session = session
 
     def drain(self) -> list[Batch]:
         """Batches of bars already closed (at the end of the feed; open bars are not decided)."""

@@ -68,3 +68,17 @@ async def test_sigterm_phased_shutdown_cancels_open_orders_and_exits_0(
         assert svc.report.canceled[0].state == "CANCELED"
         assert (await t.rig.broker.store.events(resting.client_id))[-1] == "CANCELED"
         assert await t.rig.broker.open_orders() == []
+
+
+async def test_max_seconds_stops_a_quiet_feed_and_exits_0():
+    forever = asyncio.Event()
+
+    async def quiet():
+        await forever.wait()  # a feed that never sends anything
+        yield  # pragma: no cover
+
+    intake = Intake(BarBuilder(S), [SYMBOL], {}, watermark_ns=S)
+    svc = LiveService(quiet(), intake, trader=None, broker=None, open_orders_policy="leave",
+                      max_seconds=0.05)  # type: ignore[arg-type]  # fmt: skip
+    assert await asyncio.wait_for(svc.run(), 10) == 0
+    assert svc.report.exit == "max-seconds" and svc.report.frames == 0

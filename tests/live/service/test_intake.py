@@ -96,3 +96,16 @@ def test_send_stamps_and_control_frames_are_read_from_the_wire():
     c = '{"type":"bar_closed","bar_close_ns":7,"symbols":[],"rrr_send_ns":1}'
     assert control_signal(c) == BarClosedSignal(7, ())
     assert control_signal('{"stream":"a@trade","data":{}}') is None
+
+
+def test_a_reconnect_marks_the_bars_spanning_it_as_gapped():
+    it = _intake()
+    for sym in UNIVERSE:
+        it.on_received(_trade(sym, 10 * S))
+    it.on_received(_trade("AAA", 50 * S))
+    after = _trade("AAA", 70 * S)
+    reconnected = Received("s2", 1, after.recv_ns, "binance", after.event)
+    # a new session: frames between 50 s and 70 s may be lost; the watermark (5 s) then closes
+    (batch,) = it.on_received(reconnected)
+    assert it.gaps == 1
+    assert all(b.gapped for b in batch.bars)  # every symbol's bar (0, 60] spans the gap

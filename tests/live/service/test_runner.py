@@ -40,18 +40,23 @@ def env(pg_server, mlflow_tracking_uri, tmp_path, monkeypatch):
     get_settings.cache_clear()
 
 
-async def _stop_when_finished(ex: ExchangeServer) -> None:
+async def _stop_when_finished(ex: ExchangeServer, metrics_port: int) -> str:
     await ex.finished()
+    async with httpx.AsyncClient() as http:
+        scraped = (await http.get(f"http://127.0.0.1:{metrics_port}/metrics")).text
     os.kill(os.getpid(), signal.SIGTERM)
+    return scraped
 
 
 async def test_runner_trades_a_lockstep_replay_and_reports(env, tmp_path):
     bars = random_bars(N_BARS)
     async with ExchangeServer(tape_of(bars), lockstep=True, send_time=True, paper=paper()) as ex:
-        cfg = load_config(env.toml(ex.http_url, tmp_path / "runner.toml"))
-        stopper = asyncio.create_task(_stop_when_finished(ex))
-        assert await asyncio.wait_for(run_live(cfg), 120) == 0
-        await stopper
+        path = env.toml(ex.http_url, tmp_path / "runner.toml")
+        port = free_port()
+        path.write_text(path.read_text() + f"[control]\nmetrics_port = {port}\n")
+        stopper = asyncio.create_task(_stop_when_finished(ex, port))
+        assert await asyncio.wait_for(run_live(load_config(path)), 120) == 0
+        scraped = await stopper
         venue_orders = len(ex.paper.account.orders)
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert summary["runner"] == "t1" and summary["exit"] == "sigterm"
@@ -77,6 +82,9 @@ async def test_runner_trades_a_lockstep_replay_and_reports(env, tmp_path):
     assert lat["tick_to_decision"]["n"] == summary["decisions"]
     assert 0 < lat["tick_to_decision"]["p50"] <= lat["tick_to_decision"]["p99"]
     assert lat["venue_ack"]["n"] == len(orders)
+    # the same stage latencies are exported to Prometheus while the runner runs
+    tick = 'rrr_stage_latency_seconds_count{stage="tick_to_decision"}'
+    assert f"{tick} {float(summary['decisions'])}" in scraped
     assert summary["journal"]["frames"] == summary["frames"] > 0
     assert summary["risk_state_path"][0][1] == "ACTIVE"
     conn = await asyncpg.connect(env.dsn)
