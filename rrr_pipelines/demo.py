@@ -1,8 +1,10 @@
 """`rrr demo`: the end-to-end story on embedded defaults, then a readable summary.
 
 Steps run as real Dagster runs (``dagster asset materialize``) against the PostgreSQL-backed
-instance in ``$RRR_HOME/dagster``, so they show up in the Dagster UI afterwards. Later stages
-(train → register → promote → live run) append steps to ``DEMO_STEPS``.
+instance in ``$RRR_HOME/dagster``, so they show up in the Dagster UI afterwards. After
+registration the demo promotes (a passed version, or the best baseline under a recorded ``demo:``
+override) and runs the live step, :mod:`rrr_pipelines.demo_live`: the promoted version trades the
+holdout replay on the paper venue.
 """
 
 from __future__ import annotations
