@@ -27,6 +27,7 @@ from rrr_pipelines.demo_live import (
     LivePlan,
     LiveStepError,
     Supervision,
+    demo_secrets,
     holdout_start,
     render_toml,
     run_live,
@@ -120,6 +121,24 @@ def test_runner_config_is_the_contract_without_secrets(tmp_path: Path) -> None:
     assert config["venue"]["api_secret_env"] == VENUE_SECRET_ENV
     assert config["control"]["token_env"] == CONTROL_TOKEN_ENV
     assert "secret =" not in text and "token =" not in text
+
+
+def test_runner_config_is_accepted_by_the_runner_with_secrets_from_env(tmp_path: Path) -> None:
+    from rrr_live.service.config import load_config
+
+    config = runner_config(
+        ws_url="ws://127.0.0.1:1", http_url="http://127.0.0.1:1", symbols=("NASDAQ", "SP500"),
+        registry_url="http://127.0.0.1:2", summary_json=tmp_path / "s.json", control_port=3,
+    )  # fmt: skip
+    path = tmp_path / "runner.toml"
+    path.write_text(render_toml(config))
+    secrets = demo_secrets()
+    loaded = load_config(path, secrets)
+    assert loaded.api_secret.get() == secrets[VENUE_SECRET_ENV]
+    assert loaded.control_token is not None
+    assert loaded.control_token.get() == secrets[CONTROL_TOKEN_ENV]
+    assert loaded.feed.lockstep and loaded.runner.warmup_source == "bundled"
+    assert secrets[VENUE_SECRET_ENV] not in repr(loaded)
 
 
 def _listening(port: int) -> bool:
