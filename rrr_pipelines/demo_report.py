@@ -240,8 +240,8 @@ def print_live(live: Mapping[str, Any]) -> None:
     click.echo(f"    risk-state path: {path or 'n/a'}")
     for halt in live.get("halts", []):
         done = f"the demo resumed it via the control API -> {halt.get('after_resume')}"
-        left = "left halted (the demo resumes once; the runner's halt policy holds)"
-        click.echo(f"    {halt['state']} seen: {done if halt.get('resumed') else left}")
+        kept = "left halted (the demo resumes once; the runner's halt policy holds)"
+        click.echo(f"    {halt['state']} seen: {done if halt.get('resumed') else kept}")
     _print_shadow(live)
     for version, ic in (live.get("live_ic") or {}).items():
         click.echo(f"    live IC v{version}: IC {_short_value(ic.get('ic'))}, hit rate "
