@@ -248,3 +248,17 @@ def _print_command(live: dict) -> object:
         print_live(live)
 
     return show
+
+
+def test_live_step_runs_only_after_every_step_passed_and_a_promotion(tmp_path: Path) -> None:
+    from rrr_live.config import Settings
+    from rrr_pipelines.demo import _live_failure, _live_story
+
+    settings = Settings(home=tmp_path)
+    promotion = {"version": "1", "candidate": "buy_and_hold", "alias": "champion"}
+    broken = {"steps": [{"ok": True}, {"ok": False}], "promotion": promotion}
+    unpromoted = {"steps": [{"ok": True}], "promotion": None}
+    assert _live_story(broken, settings, {}) is None
+    assert _live_story(unpromoted, settings, {}) is None
+    failure = _live_failure({"returncode": 1, "left_running": ["runner"], "killed": []})
+    assert failure == "runner exit 1; left running: runner"
