@@ -261,12 +261,14 @@ def _ready_line(stream: IO[bytes], deadline: float) -> str:
     return ""
 
 
-def _tail(log: Path, lines: int = 3) -> str:
+def _tail(log: Path) -> str:
+    """The log's last meaningful line (a traceback's exception line), and where the log is."""
     try:
-        text = log.read_text(errors="replace").strip().splitlines()
+        text = log.read_text(errors="replace").splitlines()
     except OSError:
-        return "(no log)"
-    return " | ".join(text[-lines:]) or "(empty log)"
+        return f"(no log at {log})"
+    lines = [t for t in (line.strip(" |+-") for line in text) if t]
+    return f"{lines[-1] if lines else '(empty log)'} (log: {log})"
 
 
 def http_json(url: str, *, token: str | None = None, method: str = "GET") -> dict[str, Any]:

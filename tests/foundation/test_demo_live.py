@@ -27,6 +27,7 @@ from rrr_pipelines.demo_live import (
     LivePlan,
     LiveStepError,
     Supervision,
+    _tail,
     demo_secrets,
     holdout_start,
     render_toml,
@@ -262,3 +263,17 @@ def test_live_step_runs_only_after_every_step_passed_and_a_promotion(tmp_path: P
     assert _live_story(unpromoted, settings, {}) is None
     failure = _live_failure({"returncode": 1, "left_running": ["runner"], "killed": []})
     assert failure == "runner exit 1; left running: runner"
+
+
+def test_a_failed_child_is_named_by_its_exception_line(tmp_path: Path) -> None:
+    log = tmp_path / "runner.log"
+    log.write_text(
+        "  + Exception Group Traceback (most recent call last):\n"
+        '  |   File "x.py", line 1, in run\n'
+        "    | rrr_live.models.errors.InferenceInputError: expected shape (n, 0, 22)\n"
+        "    +------------------------------------\n\n"
+    )
+    assert _tail(log) == (
+        f"rrr_live.models.errors.InferenceInputError: expected shape (n, 0, 22) (log: {log})"
+    )
+    assert _tail(tmp_path / "none.log").startswith("(no log at ")
