@@ -9,7 +9,8 @@ process exits non-zero and systemd restarts it.
 
 SIGTERM / SIGINT (or :meth:`LiveService.request_stop`) → phased shutdown:
 
-1. stop intake (no new event is read; bars still open are not decided);
+1. stop intake (no new event is read; bars still open, and batches still waiting for some of
+   their symbols, are not decided; when the feed itself ended, closed bars are);
 2. finish the batch being decided, and the batches already closed and queued;
 3. open orders per policy (``cancel``, the default: every open order canceled, the venue's
    answers returned in the :class:`ShutdownReport`; ``leave``: untouched);
@@ -155,8 +156,11 @@ class LiveService:
         finally:
             stop.cancel()
             self.request_stop("feed-ended")  # the feed failed or ended: shut down too
-            for batch in self.intake.drain():
-                await self._queue.put(batch)
+            if self.report.exit == "feed-ended":
+                # nothing more will come: bars already closed are decided; on a stop request
+                # a batch still waiting for some of its symbols is not (it would be partial)
+                for batch in self.intake.drain():
+                    await self._queue.put(batch)
             await self._queue.put(None)
 
     async def _take(self, rec: Received) -> None:

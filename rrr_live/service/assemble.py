@@ -205,7 +205,7 @@ async def assemble(
     restored = await rj.restore_risk(risk)
     if restored is not None:
         logger.info("risk state restored from the journal: %s", restored)
-    await _restore_positions(broker, trader)
+    await _restore_positions(rj, trader)
     market = await _market_instruments(cfg, facts.universe)
     feed = _feed(cfg, market, metrics)
     stack.push_async_callback(feed.aclose)
@@ -334,13 +334,15 @@ def _trader(
     return Trader(parts)
 
 
-async def _restore_positions(broker: BinanceBroker, trader: Trader) -> None:
-    """Positions this runner's fills built (a restart keeps trading from them)."""
-    held = await broker.store.positions()
+async def _restore_positions(rj: RunnerJournal, trader: Trader) -> None:
+    """Positions this runner's journaled fills built (a restart keeps trading from them).
+
+    Cash is the venue account's balance, which already paid for them.
+    """
+    held = await rj.filled_positions()
     portfolio = trader.p.step.portfolio
     for i, symbol in enumerate(trader.p.universe):
-        base = broker.assets[symbol][0]
-        qty = held.get(base, Decimal(0))
+        qty = held.get(symbol, Decimal(0))
         if qty:
             portfolio.position_lots[i] = int(qty / trader.p.lot_qty[i])
 

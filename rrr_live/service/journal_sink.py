@@ -26,6 +26,7 @@ import os
 import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -244,6 +245,10 @@ _BATCH_SQL = """INSERT INTO runner_batches (runner, session, seq, ts_ns, version
     n_symbols, n_orders, n_denied, n_rejected, closing_send_ns, decided_ns, report)
     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14::jsonb)
     ON CONFLICT (runner, seq) DO NOTHING"""
+_POSITIONS_SQL = """SELECT o->>'symbol' AS symbol,
+    sum(CASE WHEN o->>'side' = 'BUY' THEN 1 ELSE -1 END * (o->>'filled_qty')::numeric) AS qty
+    FROM runner_batches, jsonb_array_elements(report->'orders') AS o
+    WHERE runner = $1 GROUP BY 1 ORDER BY 1"""
 _EVENT_SQL = """INSERT INTO runner_events (runner, session, kind, ts_ns, payload)
     VALUES ($1, $2, $3, $4, $5::jsonb)"""
 _RISK_SQL = """INSERT INTO runner_risk (runner, ts_ns, state, snapshot)
@@ -368,6 +373,15 @@ class RunnerJournal:
             "SELECT coalesce(max(seq), 0) FROM runner_batches WHERE runner = $1", self.runner
         )
         return int(value)
+
+    async def filled_positions(self) -> dict[str, Decimal]:
+        """Net filled quantity per symbol of every order this runner journaled (zeros left out).
+
+        The order answers journaled with each batch are the runner's own record of its fills, so
+        a restarted runner resumes from the positions its orders built.
+        """
+        rows = await self.pool.fetch(_POSITIONS_SQL, self.runner)
+        return {r["symbol"]: r["qty"] for r in rows if r["qty"]}
 
     async def _write(self) -> None:
         while (item := await self._queue.get()) is not None:

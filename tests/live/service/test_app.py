@@ -82,3 +82,36 @@ async def test_max_seconds_stops_a_quiet_feed_and_exits_0():
                       max_seconds=0.05)  # type: ignore[arg-type]  # fmt: skip
     assert await asyncio.wait_for(svc.run(), 10) == 0
     assert svc.report.exit == "max-seconds" and svc.report.frames == 0
+
+
+class _RecordingTrader:
+    """Unit-test stand-in for the trader (the real one runs in the test above)."""
+
+    def __init__(self):
+        self.last_end_ns = -1
+        self.batches = []
+
+    async def on_bars(self, bars, closing_send_ns=0):
+        self.batches.append(sorted(b.symbol for b in bars))
+        self.last_end_ns = bars[0].end_ns
+
+
+async def test_feed_end_decides_the_bars_already_closed():
+    inst = {s: Instrument.create(s, "0.01", "0.001") for s in ("AAA", "BBB")}
+
+    def feed(trades):
+        async def gen():
+            for n, (sym, ts) in enumerate(trades):
+                tick = TradeTick(ts, sym, 10_000, 1_000, Side.BUY)
+                yield Received("s", n + 1, ts, "binance", tick)
+
+        return gen()
+
+    # AAA's bar (0, 1 s] closed, BBB's not yet traded past it: the feed ends -> decided
+    trades = [("AAA", S // 2), ("BBB", S // 2), ("AAA", S + 1)]
+    intake = Intake(BarBuilder(S), ["AAA", "BBB"], inst, watermark_ns=60 * S)
+    trader = _RecordingTrader()
+    svc = LiveService(feed(trades), intake, trader, broker=None,
+                      open_orders_policy="leave")  # type: ignore[arg-type]  # fmt: skip
+    assert await svc.run() == 0
+    assert svc.report.exit == "feed-ended" and trader.batches == [["AAA"]]

@@ -16,8 +16,10 @@ from rrr_live.exchange import ExchangeServer
 from rrr_live.inference.lifecycle import ModelLifecycle
 from rrr_live.service.assemble import run_live
 from rrr_live.service.config import load_config
+from rrr_live.service.journal_sink import RunnerJournal
 from tests.kit.services import free_port
 from tests.live.service.runner_kit import (
+    BALANCES,
     SYMBOLS,
     T0,
     S,
@@ -58,6 +60,8 @@ async def test_runner_trades_a_lockstep_replay_and_reports(env, tmp_path):
         assert await asyncio.wait_for(run_live(load_config(path)), 120) == 0
         scraped = await stopper
         venue_orders = len(ex.paper.account.orders)
+        balances = ex.paper.account.balances
+        held = {s: balances[s].free + balances[s].locked - BALANCES[s] for s in SYMBOLS}
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert summary["runner"] == "t1" and summary["exit"] == "sigterm"
     # one batch per bar close: every symbol's bar of one second decided together
@@ -97,6 +101,10 @@ async def test_runner_trades_a_lockstep_replay_and_reports(env, tmp_path):
         await conn.close()
     assert journaled == summary["frames"]
     assert batch_rows == N_BARS
+    async with asyncpg.create_pool(env.dsn, min_size=1, max_size=1) as pool:
+        journaled_positions = await RunnerJournal(pool, "t1", "check").filled_positions()
+    # what a restart resumes from is what the venue holds for us
+    assert journaled_positions == {s: q for s, q in held.items() if q}
     assert {"lifecycle", "risk_state"} <= kinds
     assert risk == "ACTIVE"
 
