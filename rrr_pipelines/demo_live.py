@@ -119,6 +119,7 @@ def free_port() -> int:
 def runner_config(
     *, ws_url: str, http_url: str, symbols: Sequence[str], registry_url: str,
     summary_json: Path, control_port: int, max_seconds: int = MAX_SECONDS, bars: str = BARS,
+    name: str = "demo",
 ) -> dict[str, dict[str, Any]]:  # fmt: skip
     """The runner's configuration (the contract of ``rrr live run --config``), no secrets.
 
@@ -126,7 +127,7 @@ def runner_config(
         ``{table: {key: value}}``; secrets are named by environment variable only.
     """
     return {
-        "runner": {"name": "demo", "open_orders_policy": "cancel", "max_seconds": max_seconds,
+        "runner": {"name": name, "open_orders_policy": "cancel", "max_seconds": max_seconds,
                    "summary_json": str(summary_json), "bar_interval_s": BAR_INTERVAL_S,
                    "watermark_s": 5,
                    # features rebuilt from published history up to the first replayed bar
@@ -140,6 +141,15 @@ def runner_config(
         "control": {"port": control_port, "token_env": CONTROL_TOKEN_ENV},
         "journal": {"enabled": True},
     }  # fmt: skip
+
+
+def session_name() -> str:
+    """A fresh runner name per demo (``demo-`` and 8 hex digits).
+
+    Its journal session starts empty, so an earlier demo's restored HALT or positions never meet
+    this demo's fresh paper account.
+    """
+    return f"demo-{secrets.token_hex(4)}"
 
 
 def render_toml(tables: Mapping[str, Mapping[str, Any]]) -> str:
@@ -466,7 +476,7 @@ def run_live(plan: LivePlan, env: Mapping[str, str], echo: Callable[[str], None]
         config = runner_config(
             ws_url=exchange.ws_url, http_url=exchange.http_url, symbols=plan.symbols,
             registry_url=plan.registry_url, summary_json=summary_path, control_port=port,
-            max_seconds=options.max_seconds, bars=plan.bars,
+            max_seconds=options.max_seconds, bars=plan.bars, name=session_name(),
         )  # fmt: skip
         config_path.write_text(render_toml(config))
         echo(f"    runner: rrr live run --config {config_path} (secrets from the environment)")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 import sys
 import tomllib
@@ -33,6 +34,7 @@ from rrr_pipelines.demo_live import (
     render_toml,
     run_live,
     runner_config,
+    session_name,
 )
 from rrr_pipelines.demo_report import live_report, print_live
 from tests.live.exchange.kit import BINANCE_WS
@@ -122,6 +124,8 @@ def test_runner_config_is_the_contract_without_secrets(tmp_path: Path) -> None:
     assert config["venue"]["api_secret_env"] == VENUE_SECRET_ENV
     assert config["control"]["token_env"] == CONTROL_TOKEN_ENV
     assert "secret =" not in text and "token =" not in text
+    names = {session_name() for _ in range(3)}
+    assert len(names) == 3 and all(re.fullmatch(r"[a-z0-9-]{1,16}", n) for n in names)
 
 
 def test_runner_config_is_accepted_by_the_runner_with_secrets_from_env(tmp_path: Path) -> None:
