@@ -1,8 +1,10 @@
 """`rrr demo`: the end-to-end story on embedded defaults, then a readable summary.
 
 Steps run as real Dagster runs (``dagster asset materialize``) against the PostgreSQL-backed
-instance in ``$RRR_HOME/dagster``, so they show up in the Dagster UI afterwards. Later stages
-(train → register → promote → live run) append steps to ``DEMO_STEPS``.
+instance in ``$RRR_HOME/dagster``, so they show up in the Dagster UI afterwards. After
+registration the demo promotes (a passed version, or the best baseline under a recorded ``demo:``
+override) and runs the live step, :mod:`rrr_pipelines.demo_live`: the promoted version trades the
+holdout replay on the paper venue.
 """
 
 from __future__ import annotations
@@ -57,6 +59,11 @@ DEMO_STEPS: list[DemoStep] = [
 ]
 # Checks whose failure is an outcome to report (a verdict), not a broken demo step.
 VERDICT_CHECKS = frozenset({"model_evaluation:promotion_gate"})
+LIVE_TITLE = "trade @champion on the holdout replay (paper venue)"
+DEMO_PROMOTE_REASON = (
+    "demo: the version that passed its gate is promoted to show it trading on the paper venue; "
+    "promotion stays a person's decision outside the demo"
+)
 DEMO_OVERRIDE_REASON = (
     "demo: no version passed its gate; the best baseline is promoted only to show the rest "
     "of the story (paper trading), not because it is good enough"
@@ -83,6 +90,7 @@ def run_demo(settings: Settings, *, keep_running: bool = False) -> dict[str, Any
         outcomes = [s.pop("outcome") for s in summary["steps"] if "outcome" in s]
         summary.update(_model_story(outcomes, settings))
         summary.update(collect_summary(env, outcomes))
+        summary["live"] = _live_story(summary, settings, env)
     finally:
         if keep_running:
             click.echo("services left running (`rrr db down` stops PostgreSQL)")
@@ -93,6 +101,9 @@ def run_demo(settings: Settings, *, keep_running: bool = False) -> dict[str, Any
     path.write_text(json.dumps(summary, indent=2, default=str))
     print_summary(summary, path, VERDICT_CHECKS)
     failed = [_failure_line(s) for s in summary["steps"] if not s["ok"]]
+    live = summary.get("live") or {}
+    if live.get("ran", True) and not live.get("ok", True):
+        failed.append(f"{LIVE_TITLE!r} ({live.get('error') or _live_failure(live)})")
     if failed:
         raise click.ClickException(f"demo step failed: {'; '.join(failed)}")
     return summary
@@ -253,7 +264,86 @@ def _model_story(outcomes: list[RunOutcome], settings: Settings) -> dict[str, An
     ]  # fmt: skip
     every_step_ok = all(o.ok for o in outcomes)  # never promote out of a broken demo
     promotion = _promote_if_none_passed(registered, settings) if every_step_ok else None
+    if every_step_ok and promotion is None:
+        promotion = _promote_passed(registered, settings)
     return {"gate": gate, "registered": registered, "promotion": promotion}
+
+
+def _promote_passed(registered: list[dict[str, Any]], settings: Settings) -> dict[str, Any] | None:
+    """Demo only: the passed @challenger becomes @champion (said plainly, reason recorded)."""
+    passed = next((r for r in registered if r["alias"] == "challenger"), None)
+    if passed is None:
+        return None
+    import getpass
+
+    from rrr_pipelines.lib.model_registry import ModelRegistry
+
+    click.echo(f"DEMO ONLY: {passed['candidate']} v{passed['version']} passed its gate and is "
+               f"promoted to @champion to show it trading ({DEMO_PROMOTE_REASON!r})")  # fmt: skip
+    who = f"{getpass.getuser()} (rrr demo)"
+    ModelRegistry(settings.tracking_uri).promote(str(passed["version"]), DEMO_PROMOTE_REASON, who)
+    return {
+        "version": str(passed["version"]), "candidate": passed["candidate"],
+        "alias": "champion", "override": False, "reason": DEMO_PROMOTE_REASON, "by": who,
+    }  # fmt: skip
+
+
+def _live_failure(live: dict[str, Any]) -> str:
+    why = [f"runner exit {live.get('returncode')}"]
+    if live.get("left_running"):
+        why.append(f"left running: {', '.join(live['left_running'])}")
+    if live.get("killed"):
+        why.append(f"killed: {', '.join(live['killed'])}")
+    return "; ".join(why)
+
+
+def _live_story(
+    summary: dict[str, Any], settings: Settings, env: dict[str, str]
+) -> dict[str, Any] | None:
+    """The live step, when every step passed and a version was promoted (else ``None``)."""
+    promotion = summary.get("promotion")
+    if not summary["steps"] or not all(s["ok"] for s in summary["steps"]) or promotion is None:
+        return None
+    from rrr_live.errors import RRRError
+    from rrr_pipelines.demo_live import LivePlan, run_live
+
+    click.echo(f"==> {LIVE_TITLE}")
+    try:
+        plan = LivePlan(
+            champion=promotion["version"],
+            shadow=_shadow(summary["registered"], settings),
+            holdout=_holdout(summary["registered"], settings),
+            symbols=tuple(sorted(r["symbol"] for r in summary.get("market_bars", []))),
+            registry_url=settings.tracking_uri, workdir=settings.home / "demo-live",
+        )  # fmt: skip
+        return run_live(plan, env, click.echo)
+    except RRRError as e:
+        return {"ok": False, "error": " ".join(str(e).split())}
+
+
+def _holdout(registered: list[dict[str, Any]], settings: Settings) -> Any:
+    """The holdout span from the lineage of this demo's registered versions."""
+    from rrr_pipelines.demo_live import holdout_start
+    from rrr_pipelines.lib.model_registry import ModelRegistry
+
+    registry = ModelRegistry(settings.tracking_uri)
+    return holdout_start({str(r["version"]): registry.version_tags(str(r["version"]))
+                          for r in registered})  # fmt: skip
+
+
+def _shadow(registered: list[dict[str, Any]], settings: Settings) -> str | None:
+    """Demo only: the gate-failed ensemble becomes @shadow (scored, never trades)."""
+    from rrr_pipelines.demo_live import SHADOW_NOTE
+    from rrr_pipelines.lib.model_registry import ModelRegistry
+
+    failed = next((r for r in registered if r["candidate"] == "ensemble"
+                   and r["gate_verdict"] == "failed"), None)  # fmt: skip
+    if failed is None:
+        return None
+    ModelRegistry(settings.tracking_uri).set_alias(str(failed["version"]), "shadow")
+    failed["alias"] = "shadow"
+    click.echo(SHADOW_NOTE.format(version=failed["version"]))
+    return str(failed["version"])
 
 
 def _promote_if_none_passed(

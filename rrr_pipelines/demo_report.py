@@ -6,9 +6,15 @@ renders it (the same facts are written to ``demo-summary.json``).
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import click
+
+if TYPE_CHECKING:
+    from rrr_pipelines.demo_live import LivePlan, Supervision
 
 SUMMARY_KEYS: dict[str, tuple[str, ...]] = {
     "backtest_report": ("buy_and_hold_sharpe", "momentum_12_1_sharpe", "momentum_20d_sharpe"),
@@ -78,6 +84,8 @@ def print_summary(
     _print_rows("  dynamic stress (OOS scores, live 2 % halt, flatten):",
                 summary.get("dynamic_stress", []), STRESS_COLUMNS)  # fmt: skip
     _print_registry(summary.get("registered", []), summary.get("promotion"))
+    if summary.get("live"):
+        print_live(summary["live"])
     _print_checks(summary.get("checks", {}), verdict_checks)
     click.echo(f"  total {summary.get('seconds', '?')} s; details in {path}")
 
@@ -141,3 +149,124 @@ def _print_checks(all_checks: dict[str, bool], verdict_checks: frozenset[str]) -
         for name, ok in sorted(checks.items()):
             if not ok:
                 click.echo(f"    FAILED {name}")
+
+
+def live_report(
+    rs: Mapping[str, Any], plan: LivePlan, sup: Supervision, *, killed: list[str],
+    left: list[str], config_path: Path,
+) -> dict[str, Any]:  # fmt: skip
+    """The demo summary's ``live`` section from the runner's summary and what the demo saw."""
+    orders: list[dict[str, Any]] = list(rs.get("orders") or [])
+    equity = rs.get("equity_path") or []
+    section = {
+        "ok": sup.returncode == 0 and not left and not killed,
+        "champion": plan.champion, "shadow_version": plan.shadow,
+        "holdout_start": plan.holdout.start, "holdout_bounds": plan.holdout.bounds,
+        "bars": plan.bars, "symbols": list(plan.symbols), "exit": rs.get("exit"),
+        "stopped_by_demo": sup.stop_reason, "returncode": sup.returncode,
+        "seconds": sup.seconds, "frames": rs.get("frames"), "batches": rs.get("batches"),
+        "decisions": rs.get("decisions"), "orders": len(orders), "orders_sample": orders[:10],
+        "fills": int(rs.get("fills") or 0), "pnl": rs.get("pnl"),
+        "final_equity": equity[-1][1] if equity else None, "limits": rs.get("limits") or {},
+        "first_event_date": _date(equity[0][0]) if equity else None,
+        "risk_state_path": risk_transitions(rs.get("risk_state_path") or []),
+        "halts": [{k: h.get(k) for k in ("state", "resumed", "after_resume")}
+                  for h in sup.halts],
+        "shadow": rs.get("shadow"), "live_ic": rs.get("live_ic") or {},
+        "latency_ms": rs.get("latency_ms") or {}, "journal": rs.get("journal") or {},
+        "served": rs.get("served") or [], "exchange": sup.exchange,
+        "config": str(config_path), "left_running": left, "killed": killed,
+    }  # fmt: skip
+    section["no_order_reason"] = no_order_reason(section, orders) if not section["fills"] else ""
+    return section
+
+
+def risk_transitions(path: Sequence[Sequence[Any]]) -> list[dict[str, Any]]:
+    """The risk-state path as its changes only: ``[{"ts_ns", "date", "state"}, …]``."""
+    out: list[dict[str, Any]] = []
+    for ts_ns, state in path:
+        if not out or out[-1]["state"] != state:
+            out.append({"ts_ns": int(ts_ns), "date": _date(ts_ns), "state": str(state)})
+    return out
+
+
+def _date(ts_ns: Any) -> str:
+    return f"{datetime.fromtimestamp(int(ts_ns) / 1e9, UTC):%Y-%m-%d}"
+
+
+def no_order_reason(section: Mapping[str, Any], orders: Sequence[Mapping[str, Any]]) -> str:
+    """Why nothing filled, from the run's own facts (never a guess at the model's mind)."""
+    if not section.get("batches"):
+        return "no bar closed: the runner made no decision batch"
+    if not section.get("decisions"):
+        return f"{section['batches']} batches, no decision made (every batch was skipped)"
+    if orders:
+        statuses = sorted({str(o.get("status")) for o in orders})
+        return f"{len(orders)} orders sent, none filled (statuses {', '.join(statuses)})"
+    states = {t["state"] for t in section.get("risk_state_path", [])}
+    halted = " while the risk state was " + "/".join(sorted(states - {"NORMAL", "ACTIVE"}))
+    return (f"{section['decisions']} decisions, no order: the decision step kept the targets"
+            f"{halted if states - {'NORMAL', 'ACTIVE'} else ''}")  # fmt: skip
+
+
+LATENCY_KEYS = ("p50", "p95", "p99", "p999", "n")
+ORDER_COLUMNS = ("client_id", "symbol", "side", "qty", "status", "avg_price", "version")
+
+
+def print_live(live: Mapping[str, Any]) -> None:
+    """The live step: span, versions, fills, PnL, limits, risk states, shadow, latency."""
+    if live.get("error"):
+        click.echo(f"  live replay FAILED: {live['error']}")
+        return
+    if not live.get("ran", True):
+        click.echo(f"  live replay not run: {live.get('reason')}")
+        return
+    click.echo(
+        f"  live replay (holdout only, {live['bars']} from {live['holdout_start']}): "
+        f"v{live['champion']} @champion trades, exit {live.get('exit')} "
+        f"({live.get('stopped_by_demo') or 'runner stopped by itself'}), {live['seconds']} s"
+    )
+    click.echo(f"    {live.get('frames')} frames, {live.get('batches')} batches, "
+               f"{live.get('decisions')} decisions, {live['orders']} orders, "
+               f"{live['fills']} fills, PnL {_money(live.get('pnl'))}, "
+               f"final equity {_money(live.get('final_equity'))}")  # fmt: skip
+    if live.get("no_order_reason"):
+        click.echo(f"    no fill: {live['no_order_reason']}")
+    _print_rows("    orders (first 10):", live.get("orders_sample", []), ORDER_COLUMNS)
+    limits = ", ".join(f"{k}={v}" for k, v in (live.get("limits") or {}).items()
+                       if v is not None)  # fmt: skip
+    click.echo(f"    risk limits: {limits or 'n/a'}")
+    path = " -> ".join(f"{t['state']} ({t['date']})" for t in live.get("risk_state_path", []))
+    click.echo(f"    risk-state path: {path or 'n/a'}")
+    for halt in live.get("halts", []):
+        done = f"the demo resumed it via the control API -> {halt.get('after_resume')}"
+        kept = "left halted (the demo resumes once; the runner's halt policy holds)"
+        click.echo(f"    {halt['state']} seen: {done if halt.get('resumed') else kept}")
+    _print_shadow(live)
+    for version, ic in (live.get("live_ic") or {}).items():
+        click.echo(f"    live IC v{version}: IC {_short_value(ic.get('ic'))}, hit rate "
+                   f"{_short_value(ic.get('hit_rate'))}, n {ic.get('n')}")  # fmt: skip
+    for name, pct in (live.get("latency_ms") or {}).items():
+        shown = ", ".join(f"{k} {_short_value(pct.get(k))}" for k in LATENCY_KEYS)
+        click.echo(f"    latency {name} (ms): {shown}")
+    journal = live.get("journal") or {}
+    if journal:
+        click.echo("    journal: " + ", ".join(f"{k} {v}" for k, v in journal.items()))
+    left = live.get("left_running") or []
+    click.echo(f"    left running: {', '.join(left) if left else 'nothing'}")
+
+
+def _print_shadow(live: Mapping[str, Any]) -> None:
+    shadow = live.get("shadow")
+    if live.get("shadow_version") is None:
+        click.echo("    shadow: none (no gate-failed ensemble to score)")
+    elif not shadow:
+        click.echo(f"    shadow v{live['shadow_version']}: not scored by the runner")
+    else:
+        click.echo(f"    shadow v{shadow.get('version')} (demo only, never trades): "
+                   f"IC {_short_value(shadow.get('ic'))}, hit rate "
+                   f"{_short_value(shadow.get('hit_rate'))}, n {shadow.get('n')}")  # fmt: skip
+
+
+def _money(value: Any) -> str:
+    return f"{value:,.2f}" if isinstance(value, int | float) else "n/a"

@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import threading
+import tomllib
 import urllib.request
 from pathlib import Path
 
@@ -141,7 +142,36 @@ def _check_first_demo(out: subprocess.CompletedProcess[str], summary: dict) -> N
         assert promotion["override"] and "demo" in promotion["reason"]
         assert registered[promotion["candidate"]]["criteria_set"] == "baseline"
     else:
-        assert summary["promotion"] is None
+        promotion = summary["promotion"]
+        assert promotion["alias"] == "champion" and "demo" in promotion["reason"]
+    _check_live(out, summary)
+
+
+def _check_live(out: subprocess.CompletedProcess[str], summary: dict) -> None:
+    """The promoted version traded the holdout replay; the gate-failed ensemble was shadow."""
+    live = summary["live"]
+    assert live["ok"], live
+    assert "live replay (holdout only" in out.stdout
+    # only the holdout: the span the evaluation kept untouched, after every training window
+    holdout = summary["assets"]["model_evaluation"]["holdout"].split("..")[0]
+    assert live["holdout_start"] == holdout
+    assert all(b[:10] <= holdout for b in live["holdout_bounds"].values())
+    assert live["champion"] == summary["promotion"]["version"]
+    assert live["exit"] in ("feed-ended", "sigterm", "max-seconds")
+    assert live["decisions"] > 0 and live["risk_state_path"]
+    assert live["first_event_date"] >= holdout and live["risk_state_path"][0]["date"] >= holdout
+    assert live["fills"] > 0 or live["no_order_reason"], live
+    assert "risk-state path:" in out.stdout and "latency tick_to_decision" in out.stdout
+    assert live["latency_ms"]["tick_to_decision"]["n"] > 0
+    ensemble = next(r for r in summary["registered"] if r["candidate"] == "ensemble")
+    if ensemble["gate_verdict"] == "failed":
+        assert live["shadow_version"] == str(ensemble["version"]) and "DEMO ONLY" in out.stdout
+        assert live["shadow"]["version"] == str(ensemble["version"]) and live["shadow"]["n"] > 0
+    assert live["left_running"] == [] and live["killed"] == []
+    config = tomllib.loads(Path(live["config"]).read_text())
+    ports = {int(config["venue"]["url"].rsplit(":", 1)[1]), config["control"]["port"]}
+    listening = {c.laddr.port for c in psutil.net_connections("tcp") if c.status == "LISTEN"}
+    assert not ports & listening  # the exchange and the runner's control API are gone
 
 
 @pytest.mark.slow
@@ -153,6 +183,7 @@ def test_demo_twice_judges_each_run_and_names_a_failed_training_step(tmp_path: P
     assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
     summary = json.loads((home / "demo-summary.json").read_text())
     _check_first_demo(first, summary)
+    assert psutil.wait_procs(_our_processes(home), timeout=5)[1] == []  # the live step's too
     checksums = [{r["symbol"]: r["checksum"] for r in summary["market_bars"]}]
     assert {r["symbol"]: r["rows"] for r in summary["market_bars"]} == {
         "NASDAQ": 5031,
