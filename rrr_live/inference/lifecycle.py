@@ -44,12 +44,15 @@ class RunningConfig:
         feature_names: Feature columns, in order, the engine produces.
         universe: Symbols traded (a model declaring another universe is refused).
         bar_interval: Bar interval, e.g. ``"1m"`` (a model declaring another one is refused).
+        max_window: Feature-window length the runner keeps (a model needing more is refused;
+            0: no limit).
     """
 
     feature_fingerprint: str
     feature_names: tuple[str, ...]
     universe: tuple[str, ...]
     bar_interval: str
+    max_window: int = 0
 
 
 @dataclass(frozen=True)
@@ -92,9 +95,14 @@ def check_compatible(model: LoadedEnsemble, config: RunningConfig) -> None:
     (``universe``, ``bar_interval``); the feature spec fingerprint and names always.
 
     Raises:
-        RefusedError: with reason ``feature_spec``, ``universe`` or ``bar_interval``.
+        RefusedError: with reason ``feature_spec``, ``universe``, ``bar_interval`` or
+            ``window``.
     """
     m = model.manifest
+    if config.max_window and model.window_length > config.max_window:
+        raise RefusedError(
+            "window", f"model window {model.window_length} > the runner's {config.max_window}"
+        )
     fingerprint = str(m.feature_spec.get("fingerprint", ""))
     if fingerprint != config.feature_fingerprint:
         raise RefusedError(

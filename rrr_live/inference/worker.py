@@ -19,6 +19,7 @@ import torch
 
 from rrr_live.inference.lifecycle import LifecycleEvent, ModelLifecycle, Served
 from rrr_live.models import verdict as rule
+from rrr_live.models.errors import InferenceInputError
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -56,6 +57,11 @@ class InferenceWorker:
         self.lifecycle = lifecycle
         self.max_staleness_ns = max_staleness_ns
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rrr-inference")
+
+    def champion_window(self) -> int:
+        """Window length the serving champion needs (0: none, or no champion)."""
+        champ = self.lifecycle.serving(rule.CHAMPION)
+        return champ.model.window_length if champ is not None else 0
 
     def close(self) -> None:
         """Stop the inference thread after the running forward pass."""
@@ -110,5 +116,13 @@ def _one(
     if served is None:
         return None
     model = served.model
-    feats = None if model.needs_windows else features
-    return np.asarray(model.predict(feats, windows), dtype=np.float64)
+    if not model.needs_windows:  # a features-only model (e.g. a linear baseline)
+        ok = np.isfinite(features).all(axis=1)
+        out = np.full(len(features), np.nan)
+        if ok.any():
+            out[ok] = model.predict(features[ok], None)
+        return out
+    if windows is None:
+        raise InferenceInputError(f"v{served.version} needs feature windows; none were given")
+    # The runner's ring may be longer than this model's window (it serves every alias).
+    return np.asarray(model.predict(None, windows[:, -model.window_length :]), dtype=np.float64)

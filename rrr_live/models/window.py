@@ -87,16 +87,20 @@ class RingWindow:
         out: npt.NDArray[np.floating] = self._buf[idx[:, None], order]
         return out
 
-    def ready(self, rows: npt.ArrayLike | None = None) -> npt.NDArray[np.bool_]:
-        """Whether each symbol in ``rows`` has a full window.
+    def ready(
+        self, rows: npt.ArrayLike | None = None, length: int | None = None
+    ) -> npt.NDArray[np.bool_]:
+        """Whether each symbol in ``rows`` holds ``length`` vectors (default: a full window).
 
         Args:
             rows: Symbol slots (all by default).
+            length: Vectors needed (a model may use the last ``length`` of a longer ring).
 
         Returns:
             Boolean mask of shape ``(k,)``.
         """
-        mask: npt.NDArray[np.bool_] = self._count[self._rows(rows)] >= self.window
+        need = self.window if length is None else min(length, self.window)
+        mask: npt.NDArray[np.bool_] = self._count[self._rows(rows)] >= need
         return mask
 
     def reset(self, rows: npt.ArrayLike | None = None) -> None:

@@ -36,9 +36,10 @@ from rrr_live.errors import ConfigError, RRRError
 from rrr_live.features.engine import FeatureEngine
 from rrr_live.features.spec import FeatureSpec
 from rrr_live.feeds.binance import rest_url_for
+from rrr_live.feeds.gc_tuning import tuned_gc
 from rrr_live.feeds.instruments import binance_instruments, fetch_instruments
 from rrr_live.inference.lifecycle import LifecycleEvent, ModelLifecycle, RunningConfig
-from rrr_live.inference.registry_client import RegistryClient
+from rrr_live.inference.registry_client import RegistryClient, VersionRef
 from rrr_live.inference.worker import InferenceWorker
 from rrr_live.metrics import Metrics, serve_metrics
 from rrr_live.models.loader import LoadedEnsemble, load_model
@@ -139,7 +140,8 @@ async def run_live(cfg: LiveConfig) -> int:
     """Run the configured runner until it stops; return the exit status (0 when clean)."""
     async with AsyncExitStack() as stack:
         svc, rec, rj, writer = await assemble(cfg, stack)
-        code = await svc.run()
+        with tuned_gc():  # start-up built what lives all run: freeze it (see gc_tuning)
+            code = await svc.run()
         if rj is not None:
             await rj.close()
         status = writer.status() if writer is not None else None
@@ -253,12 +255,7 @@ async def _model_facts(
     ref = await client.alias(cfg.model.name, "champion")
     if ref is None:
         raise RRRError(f"no {cfg.model.name}@champion in the registry: nothing to trade")
-    work = Path(tempfile.mkdtemp(prefix="bootstrap-", dir=cache))
-    try:
-        folder = await client.download(ref, work / "model")
-        model: LoadedEnsemble = await asyncio.to_thread(load_model, folder, device=device)
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
+    model = await _bootstrap_load(client, ref, cache, device)
     m = model.manifest
     spec = FeatureSpec.from_dict(m.feature_spec)
     declared = m.metadata.get("universe")
@@ -271,7 +268,26 @@ async def _model_facts(
             f"runner.bar_interval_s = {cfg.runner.bar_interval_s} but {cfg.model.name}"
             f" v{ref.version} is for {interval} bars; refusing to run it"
         )
-    return ModelFacts(ref.version, spec, universe, interval, max(1, model.window_length))
+    # The ring serves every alias: size it for the shadow's window too (a later, longer-window
+    # model is refused by the lifecycle rather than scored on a truncated window).
+    shadow = await client.alias(cfg.model.name, "shadow")
+    shadow_window = 0
+    if shadow is not None and shadow.version != ref.version:
+        shadow_window = (await _bootstrap_load(client, shadow, cache, device)).window_length
+    window = max(1, model.window_length, shadow_window)
+    return ModelFacts(ref.version, spec, universe, interval, window)
+
+
+async def _bootstrap_load(
+    client: RegistryClient, ref: VersionRef, cache: Path, device: str
+) -> LoadedEnsemble:
+    work = Path(tempfile.mkdtemp(prefix="bootstrap-", dir=cache))
+    try:
+        folder = await client.download(ref, work / "model")
+        model: LoadedEnsemble = await asyncio.to_thread(load_model, folder, device=device)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return model
 
 
 def _label(interval_ns: int) -> str:
@@ -282,7 +298,7 @@ def _label(interval_ns: int) -> str:
 
 
 def _running(f: ModelFacts) -> RunningConfig:
-    return RunningConfig(f.spec.fingerprint(), f.spec.names, f.universe, f.interval)
+    return RunningConfig(f.spec.fingerprint(), f.spec.names, f.universe, f.interval, f.window)
 
 
 async def _venue_facts(cfg: LiveConfig, universe: tuple[str, ...]) -> VenueFacts:

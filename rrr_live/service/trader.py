@@ -193,7 +193,8 @@ class Trader:
         return feats
 
     def _usable(self, feats: npt.NDArray[np.float32], idx: I64) -> npt.NDArray[np.bool_]:
-        return np.isfinite(feats).all(axis=1) & self.p.window.ready(idx)
+        need = max(1, self.p.worker.champion_window())
+        return np.isfinite(feats).all(axis=1) & self.p.window.ready(idx, need)
 
     async def _cancel(self, d: Decision) -> None:
         # One open order per symbol at most: market orders settle at once, so nothing is left.

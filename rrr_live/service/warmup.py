@@ -81,7 +81,9 @@ async def published_bars(
     if not src.published_source:
         return []
     last_open = before_ns - src.interval_ns  # open time of the last bar closing before
-    start = _dt(last_open - depth * src.interval_ns)
+    # Markets close (weekends, holidays): ``depth`` bars span more calendar time than
+    # ``depth`` intervals. Read twice that plus a margin; ``merge`` keeps the last ``depth``.
+    start = _dt(last_open - (2 * depth + 10) * src.interval_ns)
     bars = await read_published_bars(
         src.dsn, src.published_source, src.interval, symbols, start, _dt(last_open),
         src.interval_ns,
