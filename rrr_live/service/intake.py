@@ -40,6 +40,7 @@ from rrr_live.domain.instrument import Instrument
 from rrr_live.domain.market import MarketEvent, Received
 from rrr_live.feeds.binance import BinanceFeed
 from rrr_live.feeds.coinbase import CoinbaseFeed
+from rrr_live.feeds.connection import ReconnectingFeed
 from rrr_live.feeds.parsed import Parsed
 from rrr_live.service.bars import BarBuilder, ClosedBar
 
@@ -81,42 +82,34 @@ def control_signal(frame: str) -> BarClosedSignal | None:
     return BarClosedSignal(int(body["bar_close_ns"]), tuple(body.get("symbols", ())))
 
 
-class TappedBinanceFeed(BinanceFeed):
+class _Tap(ReconnectingFeed):
+    """Reads every frame's send stamp and turns the lockstep control frame into an event.
+
+    Mixed in before a concrete adapter, so ``super()`` reaches that adapter's parser.
+    """
+
+    last_send_ns = 0
+    ws: ClientConnection | None = None
+
+    def parse(self, frame: str) -> Parsed:
+        """Parse a frame; a ``bar_closed`` control frame becomes a :class:`BarClosedSignal`."""
+        self.last_send_ns = send_ns_of(frame)
+        signal = control_signal(frame)
+        if signal is not None:
+            return Parsed([cast(MarketEvent, signal)])
+        return super().parse(frame)  # type: ignore[safe-super]  # MRO: the adapter
+
+    async def _on_open(self, ws: ClientConnection) -> list[MarketEvent]:
+        self.ws = ws
+        return await super()._on_open(ws)  # type: ignore[safe-super]  # MRO: the adapter
+
+
+class TappedBinanceFeed(_Tap, BinanceFeed):
     """:class:`BinanceFeed` that also reports send stamps and lockstep control frames."""
 
-    last_send_ns = 0
-    ws: ClientConnection | None = None
 
-    def parse(self, frame: str) -> Parsed:
-        """Parse a frame; a ``bar_closed`` control frame becomes a :class:`BarClosedSignal`."""
-        self.last_send_ns = send_ns_of(frame)
-        signal = control_signal(frame)
-        if signal is not None:
-            return Parsed([cast(MarketEvent, signal)])
-        return super().parse(frame)
-
-    async def _on_open(self, ws: ClientConnection) -> list[MarketEvent]:
-        self.ws = ws
-        return await super()._on_open(ws)
-
-
-class TappedCoinbaseFeed(CoinbaseFeed):
+class TappedCoinbaseFeed(_Tap, CoinbaseFeed):
     """:class:`CoinbaseFeed` that also reports send stamps and lockstep control frames."""
-
-    last_send_ns = 0
-    ws: ClientConnection | None = None
-
-    def parse(self, frame: str) -> Parsed:
-        """Parse a frame; a ``bar_closed`` control frame becomes a :class:`BarClosedSignal`."""
-        self.last_send_ns = send_ns_of(frame)
-        signal = control_signal(frame)
-        if signal is not None:
-            return Parsed([cast(MarketEvent, signal)])
-        return super().parse(frame)
-
-    async def _on_open(self, ws: ClientConnection) -> list[MarketEvent]:
-        self.ws = ws
-        return await super()._on_open(ws)
 
 
 TappedFeed = TappedBinanceFeed | TappedCoinbaseFeed
