@@ -382,6 +382,7 @@ def one_config(n: int, rate: float, args: argparse.Namespace, ctx: Ctx) -> dict[
         "floor_ms": pct(floor_ms.get("total", [])),
         "floor_stages_p50_ms": {k: pct(v)["p50"] for k, v in floor_ms.items() if k != "total"},
         "batch_ms": pct(run.batch_ms),
+        "tick_to_decision_series_ms": [round(x, 1) for x in run.latency_ms],  # in batch order
         "ordering_share": round(float(np.mean(ordering)), 3) if ordering else 0.0,
         "min_ordering_share": round(float(np.min(ordering)), 3) if ordering else 0.0,
     }  # fmt: skip
@@ -408,7 +409,7 @@ def assembled(url: str, keys: ApiKeys, ctx: Ctx, model_dir: Path, n: int, rate: 
     folder = ctx.tmp / name
     folder.mkdir()
     cfg = live_runner.toml(folder / "runner.toml", name, url, ctx.uri, f"bench-{name}", max_s,
-                           ctx.device, 0.5 / n, args.rebalance)  # fmt: skip
+                           ctx.device, 0.5 / n, args.rebalance, lead_s + 10.0)  # fmt: skip
     rows = [r for r in live_runner.runner_batches(cfg, ctx.dsn)[WARM_BATCHES:] if r["send"]]
     summary = json.loads((folder / "summary.json").read_text())
     run = Run(frames=int(summary["frames"]))

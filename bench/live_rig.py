@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -25,7 +26,7 @@ from rrr_live.inference.registry_client import VersionRef
 from rrr_live.models import Ensemble, Member, build_network, save_model
 from rrr_live.models import verdict as rule
 from rrr_live.service.bars import BarBuilder, ClosedBar
-from rrr_live.venue.broker import BinanceBroker
+from rrr_live.venue.broker import Answer, BinanceBroker
 from rrr_live.venue.model import OrderIntent, OrderState
 
 S = 1_000_000_000
@@ -118,6 +119,15 @@ class TimedBroker:
         state = await self.inner.submit(intent)
         self.acks_ms.append((time.monotonic_ns() - t) / 1e6)
         return state
+
+    async def submit_many(
+        self, intents: Sequence[OrderIntent], concurrency: int, clock: Callable[[], int]
+    ) -> list[Answer]:
+        """Forward; record the times."""
+        self.first_ns = self.first_ns or time.monotonic_ns()
+        answers = await self.inner.submit_many(intents, concurrency, clock)
+        self.acks_ms += [(a.answered_ns - a.sent_ns) / 1e6 for a in answers]
+        return answers
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.inner, name)

@@ -72,14 +72,15 @@ def environment(address: ServerAddress, home: Path, keys: Any) -> None:
 
 
 def toml(path: Path, runner: str, url: str, uri: str, name: str, seconds: float, device: str,
-         weight: float, rebalance: float) -> Path:  # fmt: skip
-    """The runner's configuration for one bench pair."""
+         weight: float, rebalance: float, idle_s: float = 10.0) -> Path:  # fmt: skip
+    """The runner's configuration for one bench pair (``idle_s``: past the tape's silent lead)."""
     lines = [
         "[runner]", f'name = "{runner}"',
         f'summary_json = "{path.parent / "summary.json"}"', "bar_interval_s = 1", "watermark_s = 2",
         f"max_seconds = {seconds}", f'cache_dir = "{path.parent / "cache"}"',
         f'warmup_source = "{SOURCE}"',
         "[feed]", f'url = "{url.replace("http://", "ws://")}"', "lockstep = false",
+        f"idle_timeout_s = {idle_s}",
         "[venue]", f'url = "{url}"', "initial_cash = 10000000.0",
         "[model]", f'registry_url = "{uri}"', f'name = "{name}"', "poll_interval_s = 3600",
         f'device = "{device}"',

@@ -135,6 +135,11 @@ class MatchingEngine:
         heapq.heappush(self._inflight, action)
 
     # --- event time --------------------------------------------------------------------------
+    @property
+    def in_flight(self) -> bool:
+        """Whether a request is still travelling to this engine (``advance`` has work)."""
+        return bool(self._inflight)
+
     def advance(self, now_ns: int) -> list[ExecReport]:
         """Process every in-flight action that has arrived by ``now_ns``."""
         reports: list[ExecReport] = []

@@ -36,6 +36,7 @@ from rrr_live.errors import ConfigError, RRRError
 from rrr_live.features.engine import FeatureEngine
 from rrr_live.features.spec import FeatureSpec
 from rrr_live.feeds.binance import rest_url_for
+from rrr_live.feeds.connection import FeedSettings
 from rrr_live.feeds.gc_tuning import tuned_gc
 from rrr_live.feeds.instruments import binance_instruments, fetch_instruments
 from rrr_live.inference.lifecycle import LifecycleEvent, ModelLifecycle, RunningConfig
@@ -68,6 +69,7 @@ from rrr_live.strategy.sizing import Strategy
 from rrr_live.venue.broker import BinanceBroker
 from rrr_live.venue.rest import Credentials, RestConfig, SignedRest
 from rrr_live.venue.store import OrderStore
+from rrr_live.venue.wsapi import WsApiRest, ws_api_url
 
 logger = logging.getLogger(__name__)
 
@@ -173,15 +175,15 @@ async def assemble(
     cache = Path(cfg.runner.cache_dir or settings.home / "live" / cfg.runner.name)
     await asyncio.to_thread(cache.mkdir, parents=True, exist_ok=True)
     dsn = (await asyncio.to_thread(prepare_databases, settings)).rrr_url("libpq")
-    pool = await stack.enter_async_context(asyncpg.create_pool(dsn, min_size=1, max_size=4))
+    # every order in flight holds a connection while the store writes it
+    size = 4 + cfg.venue.order_concurrency
+    pool = await stack.enter_async_context(asyncpg.create_pool(dsn, min_size=1, max_size=size))
     client = RegistryClient(cfg.model.registry_url or settings.tracking_uri)
     stack.push_async_callback(client.aclose)
     device = _device(cfg.model.device)
     facts = await _model_facts(cfg, client, cache, device)
     venue = await _venue_facts(cfg, facts.universe)
-    rest = SignedRest(
-        RestConfig(cfg.venue.url), Credentials(cfg.api_key.get(), cfg.api_secret.get()), LiveClock()
-    )
+    rest = _order_api(cfg)
     stack.push_async_callback(rest.close)
     await rest.sync_time()
     cash = cfg.venue.initial_cash or await _quote_balance(rest, venue)
@@ -326,6 +328,15 @@ async def _quote_balance(rest: SignedRest, venue: VenueFacts) -> float:
     raise ConfigError(f"the venue account holds no {quotes.pop()}; set venue.initial_cash")
 
 
+def _order_api(cfg: LiveConfig) -> SignedRest:
+    """Signed venue access: orders on the WebSocket API (default) or all on REST."""
+    args = (RestConfig(cfg.venue.url), Credentials(cfg.api_key.get(), cfg.api_secret.get()),
+            LiveClock())  # fmt: skip
+    if cfg.venue.order_transport == "rest":
+        return SignedRest(*args)
+    return WsApiRest(cfg.venue.ws_api_url or ws_api_url(cfg.venue.url), *args)
+
+
 def _store(pool: asyncpg.Pool, cfg: LiveConfig, venue: str) -> OrderStore:
     return OrderStore(pool, cfg.runner.name, venue, LiveClock())
 
@@ -346,7 +357,8 @@ def _trader(
     engine = FeatureEngine(f.spec, list(f.universe))
     window = RingWindow(len(f.universe), f.window, len(f.spec.names))
     parts = TraderParts(list(f.universe), engine, window, worker, step, broker, cfg.runner.name,
-                        [i.lot_size for i in inst], f.spec.fingerprint())  # fmt: skip
+                        [i.lot_size for i in inst], f.spec.fingerprint(),
+                        cfg.venue.order_concurrency)  # fmt: skip
     return Trader(parts)
 
 
@@ -378,9 +390,12 @@ def _rest_url(cfg: LiveConfig) -> str:
 
 def _feed(cfg: LiveConfig, mine: dict[str, Instrument], m: Metrics) -> TappedFeed:
     rest = _rest_url(cfg)
+    settings = FeedSettings(idle_timeout_s=cfg.feed.idle_timeout_s)
     if cfg.feed.protocol == "binance":
-        return TappedBinanceFeed(cfg.feed.url, mine, metrics=m, rest_url=rest, streams=("trade",))
-    return TappedCoinbaseFeed(cfg.feed.url, mine, metrics=m)
+        return TappedBinanceFeed(
+            cfg.feed.url, mine, settings, metrics=m, rest_url=rest, streams=("trade",)
+        )
+    return TappedCoinbaseFeed(cfg.feed.url, mine, settings, metrics=m)
 
 
 async def _journal_writer(

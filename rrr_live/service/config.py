@@ -74,6 +74,7 @@ class FeedSection:
     rest_url: str = ""
     symbols: list[str] = field(default_factory=list)
     lockstep: bool = False
+    idle_timeout_s: float = 10.0  # no frame for this long -> reconnect (quiet markets: raise it)
 
 
 @dataclass(frozen=True)
@@ -86,6 +87,9 @@ class VenueSection:
     api_secret_env: str = "RRR_VENUE_API_SECRET"
     api_secret_file: str = ""
     initial_cash: float = 0.0  # 0: the venue account's free quote balance
+    order_concurrency: int = 16  # orders of one phase (sells, then buys) in flight at once
+    order_transport: str = "ws-api"  # ws-api: orders on Binance's WebSocket API; rest: REST
+    ws_api_url: str = ""  # "" = ws://<url's host:port>/ws-api/v3
 
 
 @dataclass(frozen=True)
@@ -266,6 +270,9 @@ def _check(path: Path, parts: dict[str, Any]) -> None:
         (feed.protocol not in ("binance", "coinbase"), "feed.protocol must be binance or coinbase"),
         (model.device not in ("auto", "cpu", "cuda"), "model.device must be auto, cpu or cuda"),
         (model.poll_interval_s <= 0, "model.poll_interval_s must be > 0"),
+        (feed.idle_timeout_s <= 0, "feed.idle_timeout_s must be > 0"),
+        (not 1 <= parts["venue"].order_concurrency <= 64, "venue.order_concurrency must be 1..64"),
+        (parts["venue"].order_transport not in ("ws-api", "rest"), "venue.order_transport must be ws-api or rest"),  # noqa: E501
         (not 0 <= parts["control"].port <= 65535, "control.port must be 0..65535"),
         (not 0 <= parts["control"].metrics_port <= 65535, "control.metrics_port must be 0..65535"),
     ]  # fmt: skip

@@ -272,7 +272,8 @@ def batch_json(r: BatchReport) -> dict[str, Any]:
             "lots": d.lots.tolist(), "codes": d.codes.tolist()},
         "orders": [{"client_id": o.client_id, "symbol": i.symbol, "side": i.side,
                     "qty": str(i.qty), "state": o.state, "filled_qty": str(o.filled_qty),
-                    "avg_price": None if o.avg_price is None else str(o.avg_price)}
+                    "avg_price": None if o.avg_price is None else str(o.avg_price),
+                    "commission": str(o.commission)}
                    for i, o in zip(r.intents, r.orders, strict=True)],
         "bars": [[b.symbol, b.start_ns, b.end_ns, b.open, b.high, b.low, b.close, b.volume,
                   b.trades] for b in r.bars],

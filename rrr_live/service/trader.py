@@ -41,6 +41,7 @@ from rrr_live.venue.model import Decision as OrderOrigin
 from rrr_live.venue.model import OrderIntent, OrderState, client_order_id
 from rrr_live.venue.rest import VenueRejected
 
+CASH_MARGIN = 1.05  # buys are sent at once only while cash covers them with this slack
 F64 = npt.NDArray[np.float64]
 I64 = npt.NDArray[np.int64]
 
@@ -98,6 +99,7 @@ class TraderParts:
         prefix: Client order id prefix of this runner.
         lot_qty: Base quantity of one lot, per universe symbol.
         feature_spec: Feature spec id recorded with every order.
+        order_concurrency: Orders of one phase (sells, then buys) in flight at once.
     """
 
     universe: Sequence[str]
@@ -109,6 +111,7 @@ class TraderParts:
     prefix: str
     lot_qty: Sequence[Decimal]
     feature_spec: str
+    order_concurrency: int = 16
 
 
 class Trader:
@@ -203,6 +206,7 @@ class Trader:
 
     async def _send(self, d: Decision, report: BatchReport, version: str) -> None:
         origin = OrderOrigin(version, self.p.feature_spec, self.seq)
+        legs: list[_Leg] = []
         for leg, (s, lots, code) in enumerate(
             zip(d.sym.tolist(), d.lots.tolist(), d.codes.tolist(), strict=True)
         ):
@@ -215,16 +219,33 @@ class Trader:
                 "BUY" if lots > 0 else "SELL", "MARKET", abs(lots) * self.p.lot_qty[s], None,
                 origin,
             )  # fmt: skip
-            sent = self.clock()
-            try:
-                state = await self.p.broker.submit(intent)
-            except VenueRejected as exc:
-                report.rejected.append((intent.client_id, str(exc)))
+            legs.append(_Leg(s, lots, float(d.ref[leg]), intent))
+        # Sells first (they free cash), then buys. Within a phase every order is of another
+        # symbol and the venue answers each atomically, so sending a phase's orders at once
+        # gives the answers one at a time would (the lockstep parity proves it) -- unless the
+        # buys could exhaust the cash, when the venue's arrival order would pick which one
+        # fails: then buys go one by one, in leg order.
+        sells = [g for g in legs if g.lots < 0]
+        buys = [g for g in legs if g.lots > 0]
+        await self._phase(sells, report, self.p.order_concurrency)
+        await self._phase(buys, report, self.p.order_concurrency if self._cash_covers(buys) else 1)
+
+    def _cash_covers(self, buys: Sequence[_Leg]) -> bool:
+        need = sum(g.lots * float(self.p.lot_qty[g.s]) * g.ref for g in buys)
+        return need * CASH_MARGIN <= self.p.step.portfolio.cash
+
+    async def _phase(self, legs: Sequence[_Leg], report: BatchReport, concurrency: int) -> None:
+        if not legs:
+            return
+        answers = await self.p.broker.submit_many([g.intent for g in legs], concurrency, self.clock)
+        for g, a in zip(legs, answers, strict=True):  # leg order, whatever the answer order
+            if isinstance(a.outcome, VenueRejected):
+                report.rejected.append((g.intent.client_id, str(a.outcome)))
                 continue
-            report.ack_ns.append((sent, self.clock()))
-            report.orders.append(state)
-            report.intents.append(intent)
-            self._apply_fill(s, lots, state, float(d.ref[leg]))
+            report.ack_ns.append((a.sent_ns, a.answered_ns))
+            report.orders.append(a.outcome)
+            report.intents.append(g.intent)
+            self._apply_fill(g.s, g.lots, a.outcome, g.ref)
 
     def _apply_fill(self, s: int, lots: int, state: OrderState, ref: float) -> None:
         if state.filled_qty <= 0:
@@ -235,8 +256,18 @@ class Trader:
             np.array([s], dtype=np.int64),
             np.array([filled_lots], dtype=np.int64),
             np.array([price]),
-            np.zeros(1),
+            np.array([float(state.commission)]),  # the venue's fee: one fee rule
         )
+
+
+@dataclass(frozen=True, slots=True)
+class _Leg:
+    """One approved order of a decision: universe index, signed lots, reference price."""
+
+    s: int
+    lots: int
+    ref: float
+    intent: OrderIntent
 
 
 def _one_time(bars: Sequence[ClosedBar]) -> int:

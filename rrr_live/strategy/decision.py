@@ -103,7 +103,7 @@ class Decision:
         net: net exposure.
         cancel: symbols whose open order is cancelled.
         cancel_reason: ``"replaced"`` or ``"halted"``.
-        sym: symbols of the new orders (batch order).
+        sym: symbols of the new orders (sells, then buys; batch order within each).
         lots: their signed sizes in lots.
         ref: their reference prices.
         codes: their risk outcomes (:class:`~rrr_live.risk.reasons.DenyReason` codes).
@@ -204,5 +204,7 @@ class DecisionStep:
                 delta = delta + np.where(replace, pending, 0)
         nz = nonzero1d(delta)
         if nz.size:
+            # sells first (they free cash, for the risk checks and any venue), batch order within
+            nz = np.concatenate((nz[delta[nz] < 0], nz[delta[nz] > 0]))
             d.sym, d.lots, d.ref, d.batch_pos = idx[nz], delta[nz], price[nz], nz
             d.codes = self.risk.check_batch(d.ts_ns, d.sym, d.lots * self.lot[d.sym], d.ref)

@@ -83,6 +83,7 @@ class OrderState:
     venue_order_id: int | None
     filled_qty: Decimal
     avg_price: Decimal | None = None  # average fill price when the answer carries it
+    commission: Decimal = Decimal(0)  # quote-asset fees of the fills the answer lists
 
 
 def client_order_id(prefix: str, decision: Decision, leg: int = 0) -> str:

@@ -61,6 +61,7 @@ class RestConfig:
         timeout_s: per-request timeout (past it the outcome is ambiguous).
         max_rate_limit_waits: 429/418 answers waited out before giving up.
         max_wait_s: the longest single wait (a larger ``Retry-After`` is capped, then retried).
+        max_resyncs: clock re-syncs after a stale-timestamp refusal (-1021) before giving up.
     """
 
     base_url: str
@@ -68,6 +69,7 @@ class RestConfig:
     timeout_s: float = 5.0
     max_rate_limit_waits: int = 5
     max_wait_s: float = 60.0
+    max_resyncs: int = 3
 
 
 class SignedRest:
@@ -121,13 +123,16 @@ class SignedRest:
                            "timestamp": self.now_ms()})  # fmt: skip
             return f"{q}&signature={sign(self.creds.secret, q)}"
 
-        try:
-            return await self._call(method, path, query, signed=True)
-        except VenueRejected as e:
-            if e.code != STALE_TIMESTAMP:
-                raise
-        # The venue's clock moved away from ours (a replay's event time): take it again, once.
-        await self.sync_time()
+        for _ in range(self.config.max_resyncs):
+            try:
+                return await self._call(method, path, query, signed=True)
+            except VenueRejected as e:
+                if e.code != STALE_TIMESTAMP:
+                    raise
+            # The venue's clock moved away from ours (a replay's event time, or a rate-limit
+            # wait while the replay's clock stood still): take it again. A -1021 means the
+            # venue did not act, so the request may be sent again.
+            await self.sync_time()
         return await self._call(method, path, query, signed=True)
 
     async def _call(self, method: str, path: str, query: Callable[[], str], signed: bool) -> Any:

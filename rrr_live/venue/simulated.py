@@ -8,14 +8,16 @@ and prices, client ids, venue state names), so one strategy driver can run on ei
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
 from decimal import Decimal
 
 from rrr_live.domain.errors import UnknownOrderError
 from rrr_live.domain.market import MarketEvent
 from rrr_live.domain.orders import Order, OrderStatus, OrderType, Side, TimeInForce
 from rrr_live.execution.venue import OrderRequest, SimulatedVenue, VenueReport
+from rrr_live.venue.broker import Answer
 from rrr_live.venue.model import BINANCE_STATUS, IN_FLIGHT, OrderIntent, OrderState
+from rrr_live.venue.rest import VenueRejected
 
 # still travelling (the latency model): the broker does not know the outcome yet
 _STATE = {**BINANCE_STATUS, OrderStatus.PENDING_NEW: IN_FLIGHT}
@@ -50,6 +52,20 @@ class SimulatedVenueBroker:
         order = self.venue.submit(request, self.now_ns)
         self.reports += self.venue.advance(self.now_ns)  # arrives now unless latency says later
         return self._state(intent.client_id, order)
+
+    async def submit_many(
+        self, intents: Sequence[OrderIntent], concurrency: int, clock: Callable[[], int]
+    ) -> list[Answer]:
+        """Submit in order (the simulation answers at once; ``concurrency`` has no use here)."""
+        out = []
+        for intent in intents:
+            sent = clock()
+            try:
+                outcome: OrderState | VenueRejected = await self.submit(intent)
+            except VenueRejected as e:
+                outcome = e
+            out.append(Answer(outcome, sent, clock()))
+        return out
 
     async def cancel(self, client_id: str) -> OrderState:
         """Request cancellation (answered when it arrives, after the latency)."""

@@ -8,6 +8,7 @@ transaction; a batching writer acknowledges later. Each call here is one short t
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -82,6 +83,40 @@ class OrderStore:
             if new:
                 await con.execute(_EVENT, intent.client_id, now, "persisted", "{}")
         return new
+
+    async def persist_many(self, intents: Sequence[OrderIntent]) -> list[bool]:
+        """Commit every intent as ``pending_send`` in one transaction (one decision's orders).
+
+        Returns, per intent, whether it was new (False: its id was already stored).
+        """
+        now = self.clock.now_ns()
+        ids = [i.client_id for i in intents]
+        async with self.pool.acquire() as con, con.transaction():
+            rows = await con.fetch("SELECT client_id FROM orders WHERE client_id = ANY($1)", ids)
+            known = {r["client_id"] for r in rows}
+            fresh = [i for i in intents if i.client_id not in known]
+            await con.executemany(_INSERT_ORDER, [
+                (i.client_id, i.prefix, self.venue, i.symbol, i.side, i.order_type, i.qty, i.price,
+                 i.tif, i.decision.model_version, i.decision.feature_spec, i.decision.source_seq,
+                 now) for i in fresh
+            ])  # fmt: skip
+            await con.executemany(_EVENT, [(i.client_id, now, "persisted", "{}") for i in fresh])
+        return [i not in known for i in ids]
+
+    async def set_states(self, states: Sequence[tuple[str, str, int | None, str]]) -> None:
+        """Record many orders' new states in one transaction.
+
+        Args:
+            states: ``(client id, state, venue order id or None, detail JSON)`` per order.
+        """
+        now = self.clock.now_ns()
+        async with self.pool.acquire() as con, con.transaction():
+            await con.executemany(
+                "UPDATE orders SET state = $2, venue_order_id = COALESCE($3, venue_order_id),"
+                " updated_ns = $4 WHERE client_id = $1",
+                [(cid, state, oid, now) for cid, state, oid, _ in states],
+            )
+            await con.executemany(_EVENT, [(cid, now, st, d) for cid, st, _, d in states])
 
     async def set_state(
         self, client_id: str, state: str, venue_order_id: int | None = None, **detail: Any

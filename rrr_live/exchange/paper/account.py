@@ -23,6 +23,8 @@ from rrr_live.exchange.paper.errors import BinanceError
 from rrr_live.exchange.tape import BOOK_ONLY, DEPTH, Tape, TapeEvent
 from rrr_live.execution.models import FeeModel, LatencyModel
 from rrr_live.execution.venue import OrderRequest, SimulatedVenue, VenueReport
+from rrr_live.feeds.errors import Rejected
+from rrr_live.feeds.units import InstrumentScales, Scale
 from rrr_live.venue.model import BINANCE_STATUS
 
 Z = Decimal(0)
@@ -42,6 +44,9 @@ def fmt(value: Decimal) -> str:
     return f"{value:.8f}"
 
 
+_SHARED_SCALES: dict[Decimal, Scale] = {}  # by grid step: symbols on one grid share a cache
+
+
 @dataclass(frozen=True)
 class Asset:
     """One symbol's assets and grid (from the tape's instruments or its exchangeInfo)."""
@@ -49,6 +54,12 @@ class Asset:
     instrument: Instrument
     base: str
     quote: str
+    scales: InstrumentScales = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        # the feed's exact string -> ticks/lots conversion (cached): the tape's book levels
+        # are converted per event, so Decimal here would cost the venue most of its time
+        object.__setattr__(self, "scales", InstrumentScales(self.instrument, _SHARED_SCALES))
 
 
 @dataclass
@@ -153,20 +164,19 @@ class PaperAccount:
         self.now_ns = max(self.now_ns, event.ts_ns)
         if asset is None:
             return
-        inst = asset.instrument
         if event.channel in (DEPTH, BOOK_ONLY) and (event.bids is not None or event.snapshot):
             kind = BookUpdateKind.SNAPSHOT if event.snapshot else BookUpdateKind.DIFF
             update = BookUpdate(
-                kind, event.symbol, event.ts_ns, _levels(inst, event.bids or ()),
-                _levels(inst, event.asks or ()), event.first_seq, event.last_seq,
+                kind, event.symbol, event.ts_ns, _levels(asset.scales, event.bids or ()),
+                _levels(asset.scales, event.asks or ()), event.first_seq, event.last_seq,
             )  # fmt: skip
             self._apply(self.venue.on_market(update))
         elif event.channel == "trade":
             body = json.loads(event.payload)
             aggressor = Side.SELL if body.get("m") else Side.BUY
             tick = TradeTick(
-                event.ts_ns, event.symbol, inst.price_to_ticks(body["p"]),
-                inst.size_to_lots(body["q"]), aggressor, int(body.get("t", 0)),
+                event.ts_ns, event.symbol, *_levels(asset.scales, ((body["p"], body["q"]),))[0],
+                aggressor, int(body.get("t", 0)),
             )  # fmt: skip
             self._apply(self.venue.on_market(tick))
 
@@ -366,8 +376,14 @@ def execution_report(
     }  # fmt: skip
 
 
-def _levels(inst: Instrument, levels: tuple[tuple[str, str], ...]) -> tuple[tuple[int, int], ...]:
-    return tuple((inst.price_to_ticks(p), inst.size_to_lots(s)) for p, s in levels)
+def _levels(
+    sc: InstrumentScales, levels: tuple[tuple[str, str], ...]
+) -> tuple[tuple[int, int], ...]:
+    try:
+        return tuple((sc.price(p), sc.size(s)) for p, s in levels)
+    except Rejected:  # off the grid: the instrument rounds it, as before
+        inst = sc.instrument
+        return tuple((inst.price_to_ticks(p), inst.size_to_lots(s)) for p, s in levels)
 
 
 def _request(order: PaperOrder, inst: Instrument, new: NewOrder) -> OrderRequest:

@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, urlencode
 
 from rrr_live.domain.orders import Side
 from rrr_live.exchange.paper.account import NewOrder, PaperAccount, PaperOrder, fmt
@@ -83,6 +83,19 @@ class PaperRest:
         except BinanceError as err:
             return error_answer(err)
 
+    def ws_call(self, method: str, path: str, fields: Mapping[str, str]) -> Any:
+        """Answer an authenticated WebSocket API order request as its REST request.
+
+        The same limits and the same dispatch as :meth:`handle`; the caller checked the key and
+        the WebSocket API signature.
+
+        Raises:
+            BinanceError: what the REST endpoint would answer as an error.
+        """
+        request = PaperRequest(method, path, urlencode(fields), "", {})
+        self.limits.admit(*_cost(request))
+        return self._dispatch(request)
+
     def admit_public(self, path: str) -> Answer | None:
         """Count a public ``/api/`` request; an error answer when over the limit."""
         try:
@@ -121,9 +134,11 @@ class PaperRest:
             symbol = params.get("symbol")
             if symbol is not None:
                 _symbol(params, acc)
+            open_ids = sorted(acc.open_by_client.values())  # open orders only, by order id
             return [
-                o.view() for o in acc.orders.values() if o.is_open and symbol in (None, o.symbol)
-            ]
+                o.view() for o in map(acc.orders.__getitem__, open_ids)
+                if o.is_open and symbol in (None, o.symbol)
+            ]  # fmt: skip
         if path == "/api/v3/account":
             return account_view(acc, self.server_ms())
         return my_trades(params, acc)

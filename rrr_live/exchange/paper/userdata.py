@@ -5,7 +5,10 @@ Requests are ``{"id", "method", "params"}``; answers ``{"id", "status", "result"
 optional ``recvWindow``; the signature is over the other params sorted by name, as
 ``name=value`` joined with ``&``) starts a subscription; its events arrive as
 ``{"subscriptionId": n, "event": {...}}``: ``executionReport`` and ``outboundAccountPosition``.
-Also ``userDataStream.unsubscribe``, ``session.subscriptions``, ``ping`` and ``time``.
+Also ``userDataStream.unsubscribe``, ``session.subscriptions``, ``ping`` and ``time``, and the
+signed order requests ``order.place``, ``order.status`` and ``order.cancel`` (the REST order
+endpoint's parameters, limits and answers, on one persistent connection: no TCP connection and
+HTTP parse per order).
 Answers and events share one ordered queue per connection; a client that lets it grow past
 ``MAX_QUEUE`` is disconnected (it reconnects and reconciles, as after any drop).
 """
@@ -28,6 +31,12 @@ if TYPE_CHECKING:
     from rrr_live.exchange.paper.venue import PaperVenue
 
 MAX_QUEUE = 100_000
+# WebSocket API order methods -> the REST request they stand for
+WS_ORDER_METHODS = {
+    "order.place": ("POST", "/api/v3/order"),
+    "order.status": ("GET", "/api/v3/order"),
+    "order.cancel": ("DELETE", "/api/v3/order"),
+}
 _CLOSE = b""
 
 
@@ -58,8 +67,11 @@ class UserDataSession:
         try:
             result = self._call(str(msg.get("method")), msg.get("params") or {})
         except BinanceError as err:
-            self._put({"id": ident, "status": err.status,
-                       "error": {"code": err.code, "msg": err.msg}})  # fmt: skip
+            error: dict[str, Any] = {"code": err.code, "msg": err.msg}
+            if err.retry_after:  # Binance states when a rate limit or ban ends (epoch ms)
+                now = self.venue.server_ms()
+                error["data"] = {"serverTime": now, "retryAfter": now + 1000 * err.retry_after}
+            self._put({"id": ident, "status": err.status, "error": error})
             return
         self._put({"id": ident, "status": 200, "result": result})
 
@@ -75,9 +87,14 @@ class UserDataSession:
             return {}
         if method == "time":
             return {"serverTime": self.venue.server_ms()}
+        if method in WS_ORDER_METHODS:
+            fields = self._authenticated(params)
+            del fields["apiKey"]
+            return self.venue.rest.ws_call(*WS_ORDER_METHODS[method], fields)
         raise BinanceError(400, -1100, f"Unknown method: {method}")
 
-    def _subscribe(self, params: dict[str, Any]) -> dict[str, int]:
+    def _authenticated(self, params: dict[str, Any]) -> dict[str, str]:
+        """The params as strings, their key, time and signature checked (signature removed)."""
         keys = self.venue.keys
         if params.get("apiKey") != keys.api_key:
             raise BinanceError(401, -2015, "Invalid API-key, IP, or permissions for action.")
@@ -87,6 +104,10 @@ class UserDataSession:
         payload = "&".join(f"{k}={fields[k]}" for k in sorted(fields))
         if not hmac.compare_digest(sign(keys.secret, payload), given.lower()):
             raise BinanceError(400, -1022, "Signature for this request is not valid.")
+        return fields
+
+    def _subscribe(self, params: dict[str, Any]) -> dict[str, int]:
+        self._authenticated(params)
         if self.subscription is not None:
             raise BinanceError(400, -1210, "This account is already subscribed on this session.")
         self.subscription, self._next_sub = self._next_sub, self._next_sub + 1

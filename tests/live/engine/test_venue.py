@@ -88,3 +88,15 @@ def test_broker_reports_under_our_order_ids():
     broker.send(41, req, 3)
     ((oid, rep), *_rest) = [x for x in broker.advance(3) if x[1].fill]
     assert oid == 41 and rep.fill.price_ticks == 102 and rep.fill.price == 51.0
+
+
+def test_advance_answers_in_universe_order_and_only_engines_with_requests_in_flight():
+    v = venue(latency_ns=10)
+    v.submit(OrderRequest("y", "Y", Side.BUY, OrderType.LIMIT, 1, price_ticks=100), 5)
+    v.submit(OrderRequest("x", "X", Side.BUY, OrderType.LIMIT, 1, price_ticks=9_980), 6)
+    assert v.advance(14) == []  # neither has arrived
+    assert [r.client_id for r in v.advance(16)] == ["x", "y"]  # X before Y, as listed
+    assert v.advance(100) == []  # nothing left in flight
+    v.cancel("y", 101)
+    assert [(r.client_id, r.report.kind) for r in v.advance(111)] == [("y", ExecKind.CANCELED)]
+    assert [o.order_id for o in v.open_orders("X")] == [v.order("x").order_id]

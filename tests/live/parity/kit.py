@@ -58,6 +58,7 @@ TICK = Decimal("0.01")
 LOT = Decimal("0.01")
 MIN_NOTIONAL = 1.0  # the replay exchange's instruments (InstrumentSpec.min_notional)
 INITIAL_CASH = 100_000.0
+TAKER_FEE = 0.001  # both sides: the paper venue charges it, the backtest's venue simulation too
 SPEC = FeatureSpec("fs-parity", tuple(FeatureDef.of(n, "log_return", window=i + 1)
                                       for i, n in enumerate(FEATURE_NAMES)))  # fmt: skip
 STRATEGY = StrategyConfig(mode="linear", score_scale=40.0, max_weight=0.05, max_gross_leverage=0.5)
@@ -165,11 +166,11 @@ class Mutation:
 
     Attributes:
         feature_lag_bars: Score each batch with the features of ``n`` batches earlier.
-        taker_fee: Taker fee rate of the simulated venue (the runner side charges none).
+        taker_fee: Taker fee rate of the simulated venue (the paper venue charges ``TAKER_FEE``).
     """
 
     feature_lag_bars: int = 0
-    taker_fee: float = 0.0
+    taker_fee: float = TAKER_FEE
 
 
 class ModelSignal:
@@ -304,8 +305,12 @@ def sha256_of(records: list[list[Any]]) -> str:
 
 
 def decision_record(ts_ns: int, state: str, equity: float) -> list[Any]:
-    """One batch: decision time, trading state after the marks, equity (exact float)."""
-    return [ts_ns, state, repr(float(equity))]
+    """One batch: decision time, trading state after the marks, equity (to 1e-6).
+
+    Equity is rounded: the paper venue states each fee in decimals of 1e-8 (Binance's grid),
+    the backtest's simulation keeps the float, so the two cash sums differ in the last bits.
+    """
+    return [ts_ns, state, f"{float(equity):.6f}"]
 
 
 def order_record(ts_ns: int, symbol: str, lots: int, status: str) -> list[Any]:
@@ -315,7 +320,7 @@ def order_record(ts_ns: int, symbol: str, lots: int, status: str) -> list[Any]:
 
 def fill_record(ts_ns: int, symbol: str, lots: int, avg_price: Decimal, fee: float) -> list[Any]:
     """The fills of one order: its time, symbol, signed filled lots, average price, fee."""
-    return [ts_ns, symbol, lots, str(avg_price.quantize(Decimal("1e-8"))), repr(float(fee))]
+    return [ts_ns, symbol, lots, str(avg_price.quantize(Decimal("1e-8"))), f"{float(fee):.6f}"]
 
 
 def backtest_outcome(

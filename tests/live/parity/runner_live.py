@@ -26,6 +26,7 @@ from rrr_live.config import get_settings
 from rrr_live.exchange import ExchangeServer
 from rrr_live.exchange.paper.venue import PaperConfig
 from rrr_live.exchange.tape import Tape
+from rrr_live.execution.models import FeeModel
 from rrr_live.models import verdict as rule
 from rrr_live.persistence.urls import ServerAddress
 from rrr_live.risk.reasons import DenyReason
@@ -41,6 +42,7 @@ from tests.live.parity.kit import (
     LOT,
     SPEC,
     STRATEGY,
+    TAKER_FEE,
     Outcome,
     decision_record,
     fill_record,
@@ -66,9 +68,9 @@ def register_champion(tracking_uri: str, model_dir: Path, name: str) -> None:
 
 
 def paper_config(symbols: list[str]) -> PaperConfig:
-    """Zero fees and latency (the backtest side's defaults); plenty of every asset."""
+    """The backtest side's taker fee, zero latency; plenty of every asset."""
     balances = {"USDT": Decimal(10**9), **{s: Decimal(10**6) for s in symbols}}
-    return PaperConfig(KEYS, balances)
+    return PaperConfig(KEYS, balances, fees=FeeModel(maker_rate=0.0, taker_rate=TAKER_FEE))
 
 
 @dataclass
@@ -163,4 +165,4 @@ def _add(out: Outcome, r: dict[str, Any], universe: list[str]) -> None:
         leg = int(o["client_id"].rsplit("-", 1)[1])  # client ids end in the decision's leg
         sign = 1 if int(d["lots"][leg]) > 0 else -1
         out.fills.append(fill_record(ts, o["symbol"], sign * int(filled / LOT),
-                                     Decimal(o["avg_price"]), 0.0))  # fmt: skip
+                                     Decimal(o["avg_price"]), float(o["commission"])))  # fmt: skip

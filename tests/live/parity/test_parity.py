@@ -5,8 +5,9 @@ a real MLflow registry, real websockets from the replay exchange in lockstep, it
 the order store and the runner journal on the real PostgreSQL; its records are read back from
 the journal. The backtest side runs the tick backtest (``SimulatedBroker``) on the same tape.
 Decisions, orders and fills must be identical (sha256 of the canonical lists); a failure names
-the first differing record. The mutation checks inject a one-bar feature lag or a fee into the
-backtest side only and assert that the comparison reports the divergence.
+the first differing record. Both venues charge the same taker fee (the runner applies the fee
+the paper venue reports). The mutation checks inject a one-bar feature lag or another fee into
+the backtest side only and assert that the comparison reports the divergence.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import torch
 
 from rrr_live.config import get_settings
 from tests.live.parity.kit import (
+    TAKER_FEE,
     Mutation,
     Outcome,
     before,
@@ -73,7 +75,8 @@ async def test_runner_and_tick_backtest_agree_and_one_side_mutations_are_caught(
     backtest = run_backtest_side(tape, model_dir)
     again = await _runner(recording(SYMBOLS), model_dir, pg_server, mlflow_tracking_uri,
                           tmp_path / "b", monkeypatch)  # fmt: skip
-    assert again.hashes() == runner.hashes()  # same recording, model and seed
+    # same recording, model and seed
+    assert again.hashes() == runner.hashes(), first_difference(runner, again)
 
     assert len(runner.decisions) == 50  # one journaled decision batch per bar
     assert len(runner.orders) > 50 and len(runner.fills) > 50  # the model trades most bars
@@ -92,8 +95,8 @@ async def test_runner_and_tick_backtest_agree_and_one_side_mutations_are_caught(
     )  # the lagged side's first order comes a bar later
     with pytest.raises(AssertionError, match=r"runner .* != backtest"):
         assert_same(before(runner, last), lagged)
-    charged = before(run_backtest_side(tape, model_dir, Mutation(taker_fee=0.001)), last)
-    assert charged.orders[0] == runner.orders[0]  # same first order, charged a fee
+    charged = before(run_backtest_side(tape, model_dir, Mutation(taker_fee=2 * TAKER_FEE)), last)
+    assert charged.orders[0] == runner.orders[0]  # same first order, charged another fee
     assert first_difference(before(runner, last), charged) == (
         f"fills[0]: runner {runner.fills[0]} != backtest {charged.fills[0]}"
     )

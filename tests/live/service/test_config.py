@@ -55,6 +55,8 @@ def test_good_config_resolves_secrets_and_never_shows_them(tmp_path):
         (GOOD + "[risk2]\n", ENV, "unknown table"),
         (GOOD.replace("max_drawdown = 0.1", "max_drawdown = -1.0"), ENV, "[risk]"),
         ("[runner\n", ENV, "not valid TOML"),
+        (GOOD + "[venue]\norder_concurrency = 0\n", ENV, "order_concurrency"),
+        (GOOD.replace("[feed]", "[feed]\nidle_timeout_s = 0.0"), ENV, "idle_timeout_s"),
     ],
 )
 def test_bad_config_is_one_clear_error(tmp_path, text, env, message):
