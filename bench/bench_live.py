@@ -19,7 +19,8 @@ adapter and the journals.
   decision is made; the first 3 batches are not measured. p50 / p95 / p99 / p99.9 and
   decisions/s. A runner slower than the bar rate builds a backlog: the latency then grows with
   the run (free clock), which is what it would do live.
-* **venue ack**: broker call to the venue's answer (store write + signed REST), per order.
+* **venue ack**: an order handed to the venue to its answer (orders on the WebSocket API, the
+  runner's default; the phase's store writes are one transaction before and one after), per order.
 * **floor**: in this process, no network: parse + book of the frames that release one batch,
   bar close, features, forward and decision step, per batch (and each stage's p50).
 
