@@ -4,14 +4,11 @@ For each (symbols, frames/s) pair the replay exchange runs in its own process (b
 expanded into depth diffs and trades, free clock: paced at the frame rate, never waiting for
 decisions, ``send_time`` on) with its paper venue, on a throw-away embedded PostgreSQL.
 
-``--path runner`` (default): the assembled runner, ``run_live`` from a TOML file, exactly what
-``rrr live run`` runs (champion from a real MLflow server, feed adapter with depth sync, intake
-batching, trader, broker and order store, both journals; warm-up from history bars published
-into ``market_bars``); its per-batch times are read from ``runner_batches``. The tape starts
-with a lead-in (6 s + 10 ms per symbol, nothing sent) so the runner's start-up (depth
-snapshots) is not measured. ``--path slice``: the same pieces wired in this file (parser,
-books, ``BarBuilder``, the runner's ``Trader``, the real broker and store), without the feed
-adapter and the journals.
+``--path runner`` (default): ``run_live`` from a TOML file, exactly what ``rrr live run`` runs
+(MLflow champion, feed adapter, intake, trader, broker and order store, both journals, warm-up
+from ``market_bars``); per-batch times from ``runner_batches``. The tape starts after a silent
+lead-in (6 s + 10 ms per symbol) so start-up is not measured. ``--path slice``: the same pieces
+wired here (parser, books, ``BarBuilder``, ``Trader``, broker, store), no adapter or journals.
 
 * **tick -> decision** (ARCHITECTURE's definition): from the server send time
   (``rrr_send_ns``, monotonic, same host) of the frame that releases the batch to the moment
@@ -19,15 +16,14 @@ adapter and the journals.
   decision is made; the first 3 batches are not measured. p50 / p95 / p99 / p99.9 and
   decisions/s. A runner slower than the bar rate builds a backlog: the latency then grows with
   the run (free clock), which is what it would do live.
-* **venue ack**: an order handed to the venue to its answer (orders on the WebSocket API, the
-  runner's default; the phase's store writes are one transaction before and one after), per order.
+* **venue ack**: an order handed to the venue (WebSocket API) to its answer, per order.
 * **floor**: in this process, no network: parse + book of the frames that release one batch,
   bar close, features, forward and decision step, per batch (and each stage's p50).
 
 Model: a seeded MLP + LSTM + transformer ensemble (the saver). Sizing rebalances past
 ``--rebalance`` of the weight cap: 10-30 % of the symbols order per bar (printed). The paper
-venue's order-rate limits are lifted (Binance's 100 orders / 10 s would throttle, not measure).
-CPU by default (``--device auto``: CUDA when present); ``--seconds`` per pair.
+venue's order-rate limits are lifted (Binance's would throttle, not measure). CPU by default
+(``--device auto``: CUDA when present); ``--seconds`` per pair.
 
     python bench/bench_live.py [--seconds 8] [--symbols 10,100,1000] [--rates 1000,10000]
         [--path runner|slice] [--device cpu|cuda|auto] [--out bench_live.json]
