@@ -61,7 +61,12 @@ from rrr_live.service.intake import (
     TappedFeed,
     answer_decision_done,
 )
-from rrr_live.service.journal_sink import RunnerJournal, RunRecorder, write_json_atomic
+from rrr_live.service.journal_sink import (
+    RunnerJournal,
+    RunRecorder,
+    replay_fills,
+    write_json_atomic,
+)
 from rrr_live.service.trader import BatchReport, Trader, TraderParts
 from rrr_live.service.warmup import WarmupSource, warm_up
 from rrr_live.strategy.decision import DecisionStep
@@ -363,16 +368,11 @@ def _trader(
 
 
 async def _restore_positions(rj: RunnerJournal, trader: Trader) -> None:
-    """Positions this runner's journaled fills built (a restart keeps trading from them).
+    """Positions and average costs this runner's journaled fills built (a restart resumes).
 
-    Cash is the venue account's balance, which already paid for them.
+    Cash stays the venue account's balance, which already paid for them.
     """
-    held = await rj.filled_positions()
-    portfolio = trader.p.step.portfolio
-    for i, symbol in enumerate(trader.p.universe):
-        qty = held.get(symbol, Decimal(0))
-        if qty:
-            portfolio.position_lots[i] = int(qty / trader.p.lot_qty[i])
+    replay_fills(trader.p.step.portfolio, trader.p.lot_qty, await rj.filled_orders())
 
 
 async def _market_instruments(cfg: LiveConfig, universe: tuple[str, ...]) -> dict[str, Instrument]:

@@ -24,7 +24,7 @@ import json
 import math
 import os
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -34,6 +34,7 @@ import asyncpg
 import numpy as np
 
 from rrr_live.inference.lifecycle import LifecycleEvent, describe
+from rrr_live.portfolio.portfolio import Portfolio
 from rrr_live.risk.limits import RiskEngine
 from rrr_live.risk.state import RiskSnapshot
 from rrr_live.service.trader import BatchReport
@@ -245,10 +246,45 @@ _BATCH_SQL = """INSERT INTO runner_batches (runner, session, seq, ts_ns, version
     n_symbols, n_orders, n_denied, n_rejected, closing_send_ns, decided_ns, report)
     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14::jsonb)
     ON CONFLICT (runner, seq) DO NOTHING"""
-_POSITIONS_SQL = """SELECT o->>'symbol' AS symbol,
-    sum(CASE WHEN o->>'side' = 'BUY' THEN 1 ELSE -1 END * (o->>'filled_qty')::numeric) AS qty
-    FROM runner_batches, jsonb_array_elements(report->'orders') AS o
-    WHERE runner = $1 GROUP BY 1 ORDER BY 1"""
+_FILLED_SQL = """SELECT o->>'symbol' AS symbol,
+    CASE WHEN o->>'side' = 'BUY' THEN 1 ELSE -1 END * (o->>'filled_qty')::numeric AS qty,
+    (o->>'avg_price')::numeric AS avg_price, coalesce(o->>'commission', '0')::numeric AS fee
+    FROM runner_batches, jsonb_array_elements(report->'orders') WITH ORDINALITY AS e(o, k)
+    WHERE runner = $1 AND (o->>'filled_qty')::numeric > 0 ORDER BY seq, k"""
+
+
+@dataclass(frozen=True)
+class JournaledFill:
+    """One journaled order's fill: symbol, signed quantity, average price (None: unknown), fee."""
+
+    symbol: str
+    qty: Decimal
+    avg_price: Decimal | None
+    fee: Decimal
+
+
+def replay_fills(
+    portfolio: Portfolio, lot_qty: Sequence[Decimal], fills: Sequence[JournaledFill]
+) -> None:
+    """Rebuild positions, average costs and realized PnL from journaled fills, keeping the cash.
+
+    The same ``Portfolio.apply_fills`` the trader calls, fill by fill in decision order; cash is
+    then put back, since the venue account it came from already paid for them. A fill without a
+    stated price (an ambiguous send resolved by a status query) moves the position at the
+    current average cost. Symbols outside the portfolio are skipped.
+    """
+    cash = portfolio.cash
+    for f in fills:
+        i = portfolio.index.get(f.symbol)
+        if i is None:
+            continue
+        lots = int(f.qty / lot_qty[i])
+        price = float(f.avg_price) if f.avg_price is not None else float(portfolio.avg_price[i])
+        portfolio.apply_fills(np.array([i], dtype=np.int64), np.array([lots], dtype=np.int64),
+                              np.array([price]), np.array([float(f.fee)]))  # fmt: skip
+    portfolio.cash = cash
+
+
 _EVENT_SQL = """INSERT INTO runner_events (runner, session, kind, ts_ns, payload)
     VALUES ($1, $2, $3, $4, $5::jsonb)"""
 _RISK_SQL = """INSERT INTO runner_risk (runner, ts_ns, state, snapshot)
@@ -375,14 +411,21 @@ class RunnerJournal:
         )
         return int(value)
 
-    async def filled_positions(self) -> dict[str, Decimal]:
-        """Net filled quantity per symbol of every order this runner journaled (zeros left out).
+    async def filled_orders(self) -> list[JournaledFill]:
+        """Every filled order this runner journaled, in the order it was decided.
 
         The order answers journaled with each batch are the runner's own record of its fills, so
-        a restarted runner resumes from the positions its orders built.
+        a restarted runner resumes from the positions (and average costs) its orders built.
         """
-        rows = await self.pool.fetch(_POSITIONS_SQL, self.runner)
-        return {r["symbol"]: r["qty"] for r in rows if r["qty"]}
+        rows = await self.pool.fetch(_FILLED_SQL, self.runner)
+        return [JournaledFill(r["symbol"], r["qty"], r["avg_price"], r["fee"]) for r in rows]
+
+    async def filled_positions(self) -> dict[str, Decimal]:
+        """Net filled quantity per symbol of :meth:`filled_orders` (zeros left out)."""
+        held: dict[str, Decimal] = {}
+        for f in await self.filled_orders():
+            held[f.symbol] = held.get(f.symbol, Decimal(0)) + f.qty
+        return {s: q for s, q in sorted(held.items()) if q}
 
     async def _write(self) -> None:
         while (item := await self._queue.get()) is not None:

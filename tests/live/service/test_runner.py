@@ -6,6 +6,7 @@ import asyncio
 import json
 import os
 import signal
+from decimal import Decimal
 
 import asyncpg
 import httpx
@@ -14,9 +15,10 @@ import pytest
 from rrr_live.config import get_settings
 from rrr_live.exchange import ExchangeServer
 from rrr_live.inference.lifecycle import ModelLifecycle
+from rrr_live.portfolio.portfolio import Portfolio
 from rrr_live.service.assemble import run_live
 from rrr_live.service.config import load_config
-from rrr_live.service.journal_sink import RunnerJournal
+from rrr_live.service.journal_sink import RunnerJournal, replay_fills
 from tests.kit.services import free_port
 from tests.live.service.runner_kit import (
     BALANCES,
@@ -102,9 +104,22 @@ async def test_runner_trades_a_lockstep_replay_and_reports(env, tmp_path):
     assert journaled == summary["frames"]
     assert batch_rows == N_BARS
     async with asyncpg.create_pool(env.dsn, min_size=1, max_size=1) as pool:
-        journaled_positions = await RunnerJournal(pool, "t1", "check").filled_positions()
+        journal = RunnerJournal(pool, "t1", "check")
+        journaled_positions = await journal.filled_positions()
+        fills = await journal.filled_orders()
     # what a restart resumes from is what the venue holds for us
     assert journaled_positions == {s: q for s, q in held.items() if q}
+    # ... with the average costs the same fills give (the trader's own Portfolio.apply_fills)
+    lot = Decimal("0.001")
+    restored = Portfolio(SYMBOLS, 1e6, [float(lot)] * len(SYMBOLS))
+    replay_fills(restored, [lot] * len(SYMBOLS), fills)
+    assert restored.cash == 1e6  # the venue's balance already paid for them
+    for i, symbol in enumerate(SYMBOLS):
+        assert Decimal(int(restored.position_lots[i])) * lot == held[symbol]
+        prices = [float(f.avg_price) for f in fills if f.symbol == symbol and f.avg_price]
+        if held[symbol]:
+            assert min(prices) <= restored.avg_price[i] <= max(prices)
+    assert restored.fees_paid == pytest.approx(float(sum(f.fee for f in fills)))
     assert {"lifecycle", "risk_state"} <= kinds
     assert risk == "ACTIVE"
 
