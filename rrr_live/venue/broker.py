@@ -13,7 +13,6 @@ client id be sent again; the order is never resubmitted under a new id.
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from decimal import Decimal
@@ -28,7 +27,7 @@ from rrr_live.venue.model import (
     no_crash,
 )
 from rrr_live.venue.rest import AmbiguousOutcome, SignedRest, VenueRejected
-from rrr_live.venue.store import OrderStore
+from rrr_live.venue.store import OrderStore, StateChange
 from rrr_live.venue.stream import fill_of
 
 UNKNOWN_ORDER = -2013  # Binance: "Order does not exist."
@@ -126,7 +125,7 @@ class BinanceBroker:
         self.crash("after_persist")
         gate = asyncio.Semaphore(max(1, concurrency))
         answers: list[Answer | None] = [None] * len(intents)
-        settled: list[tuple[str, str, int | None, str]] = []
+        settled: list[StateChange] = []
 
         async def one(k: int) -> None:
             async with gate:
@@ -144,7 +143,7 @@ class BinanceBroker:
         return [a for a in answers if a is not None]
 
     async def _send_unrecorded(
-        self, intent: OrderIntent, fresh: bool, settled: list[tuple[str, str, int | None, str]]
+        self, intent: OrderIntent, fresh: bool, settled: list[StateChange]
     ) -> OrderState | VenueRejected:
         """Send a persisted intent.
 
@@ -160,12 +159,11 @@ class BinanceBroker:
             await self.store.set_state(intent.client_id, IN_FLIGHT, reason=str(e))
             return await self.resolve(intent)
         except VenueRejected as e:
-            settled.append((intent.client_id, "REJECTED", None,
-                            json.dumps({"code": e.code, "msg": e.msg})))  # fmt: skip
+            settled.append(StateChange.of(intent.client_id, "REJECTED", code=e.code, msg=e.msg))
             return e
         self.crash("after_send")
         state = _state(body, self.assets[intent.symbol])
-        settled.append((state.client_id, state.state, state.venue_order_id, "{}"))
+        settled.append(StateChange(state.client_id, state.state, state.venue_order_id))
         return state
 
     def _check(self, intent: OrderIntent) -> None:
@@ -175,7 +173,7 @@ class BinanceBroker:
             raise ValueError(f"symbol {intent.symbol!r} is not traded by this runner")
 
     async def _send(self, intent: OrderIntent) -> OrderState:
-        settled: list[tuple[str, str, int | None, str]] = []
+        settled: list[StateChange] = []
         outcome = await self._send_unrecorded(intent, True, settled)
         if settled:
             await self.store.set_states(settled)

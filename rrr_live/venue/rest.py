@@ -136,29 +136,44 @@ class SignedRest:
         return await self._call(method, path, query, signed=True)
 
     async def _call(self, method: str, path: str, query: Callable[[], str], signed: bool) -> Any:
-        headers = {"X-MBX-APIKEY": self.creds.api_key} if signed else {}
+        """One request, its 429/418 answers waited out (``max_rate_limit_waits`` at most)."""
         waits = 0
         while True:
-            try:
-                resp = await self.client.request(method, f"{path}?{query()}", headers=headers)
-            except httpx.TransportError as e:  # timeouts included
-                raise AmbiguousOutcome(f"{method} {path}: no answer ({type(e).__name__})") from e
-            if resp.status_code not in (418, 429):
-                return _answer(method, path, resp)
+            answer = await self._attempt(method, path, query, signed)
+            if not isinstance(answer, Throttled):
+                return answer
             if waits == self.config.max_rate_limit_waits:
-                code, msg = _error(resp)
-                raise RateLimited(resp.status_code, code, msg)
+                raise RateLimited(answer.status, answer.code, answer.msg)
             waits += 1
-            await self._back_off(resp)
+            wait = min(max(answer.wait_s, 0.0), self.config.max_wait_s)
+            self.waits.append(wait)
+            await self.sleeper(wait)
 
-    async def _back_off(self, resp: httpx.Response) -> None:
+    async def _attempt(self, method: str, path: str, query: Callable[[], str], signed: bool) -> Any:
+        """Send once: the answer, or :class:`Throttled` for a 429/418 (refusals raise)."""
+        headers = {"X-MBX-APIKEY": self.creds.api_key} if signed else {}
+        try:
+            resp = await self.client.request(method, f"{path}?{query()}", headers=headers)
+        except httpx.TransportError as e:  # timeouts included
+            raise AmbiguousOutcome(f"{method} {path}: no answer ({type(e).__name__})") from e
+        if resp.status_code not in (418, 429):
+            return _answer(method, path, resp)
+        code, msg = _error(resp)
         try:
             wait = float(resp.headers.get("Retry-After", "1"))
         except ValueError:
             wait = 1.0
-        wait = min(max(wait, 0.0), self.config.max_wait_s)
-        self.waits.append(wait)
-        await self.sleeper(wait)
+        return Throttled(resp.status_code, code, msg, wait)
+
+
+@dataclass(frozen=True)
+class Throttled:
+    """A 429/418 answer: the refusal and how long the venue asks to wait (seconds)."""
+
+    status: int
+    code: int
+    msg: str
+    wait_s: float
 
 
 def _error(resp: httpx.Response) -> tuple[int, str]:

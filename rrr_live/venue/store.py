@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
@@ -44,6 +45,23 @@ ON CONFLICT (prefix, asset) DO UPDATE SET qty = positions.qty + EXCLUDED.qty,
 """
 
 
+@dataclass(frozen=True, slots=True)
+class StateChange:
+    """An order's new state to record, with the venue's id (None: unchanged) and event detail."""
+
+    client_id: str
+    state: str
+    venue_order_id: int | None = None
+    detail: str = "{}"
+
+    @classmethod
+    def of(
+        cls, client_id: str, state: str, venue_order_id: int | None = None, **detail: Any
+    ) -> StateChange:
+        """A change whose event detail is ``detail`` (JSON-encoded here)."""
+        return cls(client_id, state, venue_order_id, json.dumps(detail, default=str))
+
+
 class OrderStore:
     """Orders, their events, fills and positions of one runner prefix.
 
@@ -71,18 +89,7 @@ class OrderStore:
 
     async def persist(self, intent: OrderIntent) -> bool:
         """Commit ``intent`` as ``pending_send``; return False if its id was already stored."""
-        now = self.clock.now_ns()
-        d = intent.decision
-        async with self.pool.acquire() as con, con.transaction():
-            status = await con.execute(
-                _INSERT_ORDER, intent.client_id, intent.prefix, self.venue, intent.symbol,
-                intent.side, intent.order_type, intent.qty, intent.price, intent.tif,
-                d.model_version, d.feature_spec, d.source_seq, now,
-            )  # fmt: skip
-            new: bool = status == "INSERT 0 1"
-            if new:
-                await con.execute(_EVENT, intent.client_id, now, "persisted", "{}")
-        return new
+        return (await self.persist_many([intent]))[0]
 
     async def persist_many(self, intents: Sequence[OrderIntent]) -> list[bool]:
         """Commit every intent as ``pending_send`` in one transaction (one decision's orders).
@@ -101,35 +108,24 @@ class OrderStore:
                  now) for i in fresh
             ])  # fmt: skip
             await con.executemany(_EVENT, [(i.client_id, now, "persisted", "{}") for i in fresh])
-        return [i not in known for i in ids]
+        return [cid not in known for cid in ids]
 
-    async def set_states(self, states: Sequence[tuple[str, str, int | None, str]]) -> None:
-        """Record many orders' new states in one transaction.
-
-        Args:
-            states: ``(client id, state, venue order id or None, detail JSON)`` per order.
-        """
+    async def set_states(self, states: Sequence[StateChange]) -> None:
+        """Record many orders' new states, each with an event, in one transaction."""
         now = self.clock.now_ns()
         async with self.pool.acquire() as con, con.transaction():
             await con.executemany(
                 "UPDATE orders SET state = $2, venue_order_id = COALESCE($3, venue_order_id),"
                 " updated_ns = $4 WHERE client_id = $1",
-                [(cid, state, oid, now) for cid, state, oid, _ in states],
+                [(c.client_id, c.state, c.venue_order_id, now) for c in states],
             )
-            await con.executemany(_EVENT, [(cid, now, st, d) for cid, st, _, d in states])
+            await con.executemany(_EVENT, [(c.client_id, now, c.state, c.detail) for c in states])
 
     async def set_state(
         self, client_id: str, state: str, venue_order_id: int | None = None, **detail: Any
     ) -> None:
         """Record the order's new state (and the venue's id once known) with an event."""
-        now = self.clock.now_ns()
-        async with self.pool.acquire() as con, con.transaction():
-            await con.execute(
-                "UPDATE orders SET state = $2, venue_order_id = COALESCE($3, venue_order_id),"
-                " updated_ns = $4 WHERE client_id = $1",
-                client_id, state, venue_order_id, now,
-            )  # fmt: skip
-            await con.execute(_EVENT, client_id, now, state, json.dumps(detail, default=str))
+        await self.set_states([StateChange.of(client_id, state, venue_order_id, **detail)])
 
     async def record_fill(self, fill: FillRecord, base: str, quote: str, source: str) -> bool:
         """Store ``fill`` and apply it to the positions in one transaction.

@@ -19,18 +19,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qsl
 
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 
-from rrr_live.venue.rest import (
-    AmbiguousOutcome,
-    RateLimited,
-    SignedRest,
-    VenueRejected,
-)
+from rrr_live.venue.rest import AmbiguousOutcome, SignedRest, Throttled, VenueRejected
 from rrr_live.venue.stream import ws_signed
 
 WS_METHODS = {
@@ -38,6 +34,14 @@ WS_METHODS = {
     ("GET", "/api/v3/order"): "order.status",
     ("DELETE", "/api/v3/order"): "order.cancel",
 }
+
+
+def _retry_wait(data: Any) -> float:
+    """Seconds until a rate limit or ban ends (``retryAfter`` - ``serverTime``; else 1 s)."""
+    try:
+        return (int(data["retryAfter"]) - int(data["serverTime"])) / 1000
+    except (TypeError, KeyError, ValueError):
+        return 1.0
 
 
 def ws_api_url(base_url: str) -> str:
@@ -75,39 +79,24 @@ class WsApiRest(SignedRest):
                 await self._reader
         await super().close()
 
-    async def _call(self, method: str, path: str, query: Any, signed: bool) -> Any:
+    async def _attempt(self, method: str, path: str, query: Callable[[], str], signed: bool) -> Any:
         ws_method = WS_METHODS.get((method, path)) if signed else None
         if ws_method is None:
-            return await super()._call(method, path, query, signed)
-        waits = 0
-        while True:
-            params: dict[str, Any] = dict(parse_qsl(query()))  # fresh timestamp each try
-            params.pop("signature", None)
-            params["apiKey"] = self.creds.api_key
-            msg = await self._request(ws_method, ws_signed(params, self.creds.secret))
-            status = int(msg.get("status", 0))
-            if status == 200:
-                return msg.get("result")
-            if status >= 500 or status == 0:
-                raise AmbiguousOutcome(f"{ws_method}: venue error {status}")
-            err = msg.get("error") or {}
-            code, text = int(err.get("code", 0)), str(err.get("msg", ""))
-            if status not in (418, 429):
-                raise VenueRejected(status, code, text)
-            if waits == self.config.max_rate_limit_waits:
-                raise RateLimited(status, code, text)
-            waits += 1
-            wait = self._retry_wait(err.get("data"))
-            self.waits.append(wait)
-            await self.sleeper(wait)
-
-    def _retry_wait(self, data: Any) -> float:
-        """Seconds until a rate limit or ban ends (``retryAfter`` - ``serverTime``; else 1 s)."""
-        try:
-            wait = (int(data["retryAfter"]) - int(data["serverTime"])) / 1000
-        except (TypeError, KeyError, ValueError):
-            wait = 1.0
-        return min(max(wait, 0.0), self.config.max_wait_s)
+            return await super()._attempt(method, path, query, signed)
+        params: dict[str, Any] = dict(parse_qsl(query()))  # a fresh timestamp each try
+        params.pop("signature", None)
+        params["apiKey"] = self.creds.api_key
+        msg = await self._request(ws_method, ws_signed(params, self.creds.secret))
+        status = int(msg.get("status", 0))
+        if status == 200:
+            return msg.get("result")
+        if status >= 500 or status == 0:
+            raise AmbiguousOutcome(f"{ws_method}: venue error {status}")
+        err = msg.get("error") or {}
+        code, text = int(err.get("code", 0)), str(err.get("msg", ""))
+        if status not in (418, 429):
+            raise VenueRejected(status, code, text)
+        return Throttled(status, code, text, _retry_wait(err.get("data")))
 
     async def _request(self, method: str, params: dict[str, Any]) -> dict[str, Any]:
         ws = await self._connection()
