@@ -22,6 +22,7 @@ from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 import pytest
@@ -40,7 +41,7 @@ RULES = PROM / "rules" / "rrr-live.rules.yml"
 RULE_TESTS = PROM / "tests" / "rrr-live.test.yml"
 DASHBOARD = ROOT / "deploy" / "grafana" / "rrr-live.json"
 TOKEN = "ops-test-token-7f3a"
-N_BARS = 120  # enough trades that the feed reports its frames (and their time) mid-run
+N_BARS = 40  # ~1400 trade frames: the feed reports them (and their time) every 256
 # a metric name in PromQL: rrr_* (ours) or up (Prometheus' own per target); not a label value
 METRIC = re.compile(r'(?<![\w"])(rrr_[a-z0-9_]+|up)(?=\s*[{(\[)\s,]|$)')
 
@@ -152,6 +153,16 @@ async def poll(
     raise AssertionError(f"{path}: condition not met in {within_s:g} s; last answer {data}")
 
 
+async def value(http: httpx.AsyncClient, query: str, done: Callable[[float], bool]) -> float:
+    """The one-series instant value of ``query`` once ``done(value)`` (polled to a deadline)."""
+
+    def answered(data: Any) -> bool:
+        return len(data["result"]) == 1 and done(float(data["result"][0]["value"][1]))
+
+    data = await poll(http, f"/api/v1/query?query={quote(query)}", answered)
+    return float(data["result"][0]["value"][1])
+
+
 @asynccontextmanager
 async def _prometheus(tmp: Path, metrics_port: int) -> AsyncIterator[httpx.AsyncClient]:
     port = free_port()
@@ -209,15 +220,20 @@ async def test_prometheus_scrapes_the_runner_and_fires_trading_halted(env, tmp_p
                                 lambda names: needed <= set(names))  # fmt: skip
             assert needed <= set(stored)
             for expr in panel_exprs():  # every panel's query is valid PromQL with an answer
-                q = expr.replace("$instance", ".*").replace("$__rate_interval", "5s")
-                r = (await http.get("/api/v1/query", params={"query": q})).json()
-                assert r["status"] == "success" and r["data"]["result"], (expr, r)
+                q = expr.replace("$instance", ".*").replace("$__rate_interval", "1m")
+                await poll(http, f"/api/v1/query?query={quote(q)}", lambda d: bool(d["result"]))
             for metric, label in variable_queries():  # the runner selector lists the runner
                 r = await http.get(f"/api/v1/label/{label}/values", params={"match[]": metric})
                 assert f"127.0.0.1:{metrics_port}" in r.json()["data"]
             latency = await poll(http, "/api/v1/series?match[]=rrr_stage_latency_seconds_"
                                  'bucket{stage="tick_to_decision"}', bool)  # fmt: skip
             assert {s["runner"] for s in latency} == {"t1"}  # the target's labels are kept
+            # the values are the runner's: every bar close decided, the configured limit,
+            # frames seconds old, the state ACTIVE (TradingHalted not firing yet)
+            assert await value(http, "rrr_batches_total", lambda v: v == N_BARS) == N_BARS
+            assert await value(http, "rrr_drawdown_limit_ratio", bool) == 0.5
+            assert await value(http, "time() - rrr_feed_last_frame_timestamp_seconds", bool) < 30
+            assert await value(http, 'rrr_trading_state{state="active"}', bool) == 1
             alerts = (await http.get("/api/v1/alerts")).json()["data"]
             assert not _firing("TradingHalted")(alerts)
             async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{control_port}") as c:
