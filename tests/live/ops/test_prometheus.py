@@ -128,6 +128,12 @@ def prometheus_config(path: Path, metrics_port: int) -> Path:
 
 
 @pytest.fixture
+def prometheus_bin() -> str:
+    """The ``prometheus`` binary (checked before the runner's surroundings are built)."""
+    return tool("prometheus")
+
+
+@pytest.fixture
 def env(pg_server, mlflow_tracking_uri, tmp_path, monkeypatch):
     """The runner's database, home, keys, control token and registered champion."""
     monkeypatch.setenv("RRR_CONTROL_TOKEN", TOKEN)
@@ -164,11 +170,13 @@ async def value(http: httpx.AsyncClient, query: str, done: Callable[[float], boo
 
 
 @asynccontextmanager
-async def _prometheus(tmp: Path, metrics_port: int) -> AsyncIterator[httpx.AsyncClient]:
+async def _prometheus(
+    binary: str, tmp: Path, metrics_port: int
+) -> AsyncIterator[httpx.AsyncClient]:
     port = free_port()
     config = prometheus_config(tmp / "prom.yml", metrics_port)
     # flags of Prometheus 2.42 (Debian bookworm); the same in 2.x and 3.x
-    argv = [tool("prometheus"), f"--config.file={config}", f"--storage.tsdb.path={tmp / 'tsdb'}",
+    argv = [binary, f"--config.file={config}", f"--storage.tsdb.path={tmp / 'tsdb'}",
             f"--web.listen-address=127.0.0.1:{port}"]  # fmt: skip
     log = (tmp / "prometheus.log").open("wb")
     proc = await asyncio.create_subprocess_exec(*argv, stdout=log, stderr=log)
@@ -200,12 +208,14 @@ def _firing(name: str) -> Callable[[Any], bool]:
 
 @pytest.mark.pg
 @pytest.mark.asyncio
-async def test_prometheus_scrapes_the_runner_and_fires_trading_halted(env, tmp_path):
+async def test_prometheus_scrapes_the_runner_and_fires_trading_halted(
+    prometheus_bin, env, tmp_path
+):
     needed = metric_names(rule_exprs()) | metric_names(dashboard_exprs())
     assert {"rrr_trading_state", "rrr_stage_latency_seconds_bucket", "up"} <= needed
     metrics_port, control_port = free_port(), free_port()
     async with (
-        _prometheus(tmp_path, metrics_port) as http,
+        _prometheus(prometheus_bin, tmp_path, metrics_port) as http,
         ExchangeServer(tape_of(random_bars(N_BARS)), lockstep=True, send_time=True,
                        paper=paper()) as ex,
     ):  # fmt: skip
