@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections import Counter
 from collections.abc import Callable
 
 from rrr_live.inference.lifecycle import LifecycleEvent
@@ -53,8 +54,8 @@ class RunnerGauges:
             m.orders.labels("accepted").inc(len(r.orders))
         if r.rejected:
             m.orders.labels("rejected").inc(len(r.rejected))
-        for _symbol, reason in r.denied:
-            m.risk_denials.labels(reason).inc()
+        for reason, n in Counter(reason for _symbol, reason in r.denied).items():
+            m.risk_denials.labels(reason).inc(n)
         d = r.decision
         if d is not None and math.isfinite(d.equity):
             m.equity.set(d.equity)
