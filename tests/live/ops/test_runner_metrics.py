@@ -6,6 +6,10 @@ from __future__ import annotations
 import math
 from decimal import Decimal
 
+import pytest
+
+from rrr_live.clock import SimulatedClock
+from rrr_live.feeds.connection import FeedSettings
 from rrr_live.inference.lifecycle import LifecycleEvent, trained_until_s
 from rrr_live.metrics import Metrics
 from rrr_live.portfolio.portfolio import Portfolio
@@ -15,6 +19,7 @@ from rrr_live.service.runner_metrics import RunnerGauges
 from rrr_live.service.trader import BatchReport
 from rrr_live.strategy.decision import Decision
 from rrr_live.venue.model import OrderState
+from tests.live.feeds.harness import Run, make_feed, server
 
 S = 1_000_000_000
 
@@ -94,3 +99,19 @@ def test_trained_until_reads_the_training_pipelines_metadata():
     assert aware == naive == 1_795_996_800.0
     assert math.isnan(trained_until_s({}))
     assert math.isnan(trained_until_s({"train_rows_last_ts": "NaT"}))
+
+
+@pytest.mark.asyncio
+async def test_feed_reports_its_last_frame_time_on_the_injected_clock():
+    clock = SimulatedClock(1_700_000_000 * S)
+    settings = FeedSettings(max_reconnects=0, idle_timeout_s=30, clock=clock)
+    async with server("coinbase") as ex:
+        feed = await make_feed("coinbase", ex, settings)
+        run = Run(feed, lambda _item: clock.advance(1_000_000))  # 1 ms of clock per event
+        await run.finish(ex)
+    last = feed.metrics.registry.get_sample_value(
+        "rrr_feed_last_frame_timestamp_seconds", {"venue": "coinbase"}
+    )
+    # the recorded Coinbase frames carry one event each: the last frame's time is the last
+    # event's receive time (the clock moved on after it)
+    assert last == max(i.recv_ns for i in run.items) / 1e9 < clock.now_ns() / 1e9
