@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml | cksu
 PYTEST := $(BIN)/python -m pytest -p no:cacheprovider
 COV    := --cov=rrr_live --cov=rrr_pipelines --cov-report=term:skip-covered
 
-.PHONY: install demo test test-fast lint format up down bench clean
+.PHONY: install system-deps demo test test-fast lint format up down bench clean
 
 install: $(STAMP)
 
@@ -17,10 +17,22 @@ $(STAMP): requirements.lock pyproject.toml
 	rm -f $(VENV)/.installed-*
 	touch $(STAMP)
 
+# Debian's `prometheus` package (prometheus + promtool) for the monitoring tests; as root with
+# apt-get it is installed, otherwise one line says so (those tests then skip, or fail under CI=true).
+system-deps:           ## system packages the tests use (Prometheus, promtool)
+	@if command -v prometheus >/dev/null 2>&1 && command -v promtool >/dev/null 2>&1; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		{ apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
+			--no-install-recommends prometheus; } \
+		|| { echo "system-deps: installing prometheus failed"; [ "$$CI" != true ]; }; \
+	else \
+		echo "system-deps: prometheus/promtool not found; as root run 'make system-deps' (Debian package 'prometheus'), else the Prometheus tests skip"; \
+	fi
+
 demo: install          ## the end-to-end demo on embedded defaults
 	$(BIN)/rrr demo
 
-test: install          ## the full suite, what CI runs (coverage printed)
+test: install system-deps  ## the full suite, what CI runs (coverage printed)
 	$(PYTEST) $(COV) --durations=20
 
 test-fast: install     ## skip tests marked slow

@@ -11,10 +11,13 @@ from collections.abc import Callable
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 
+from rrr_live.risk.reasons import DenyReason
+
 # Seconds; tick-to-decision targets are 100 ms (floor) and 5-10 ms (stretch).
 LATENCY_BUCKETS = (
     0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0, 5.0,
 )  # fmt: skip
+ORDER_OUTCOMES = ("accepted", "rejected")  # the venue's answer to an order sent
 
 
 class Metrics:
@@ -104,6 +107,60 @@ class Metrics:
             "rrr_exchange_http_requests", "REST requests answered, by status", ["status"],
             registry=r,
         )  # fmt: skip
+        self._runner_state(r)
+
+    def _runner_state(self, r: CollectorRegistry) -> None:
+        """The runner's state the alert rules watch (deploy/prometheus/rules)."""
+        self.feed_last_frame = Gauge(
+            "rrr_feed_last_frame_timestamp_seconds", "Clock time of the last frame received",
+            ["venue"], registry=r,
+        )  # fmt: skip
+        self.model_registry_polled = Gauge(
+            "rrr_model_registry_last_success_timestamp_seconds",
+            "Wall time the registry last answered an alias poll", registry=r,
+        )  # fmt: skip
+        self.model_trained_until = Gauge(
+            "rrr_model_trained_until_timestamp_seconds",
+            "Last training row's time of the version serving each alias (NaN: not declared)",
+            ["alias"], registry=r,
+        )  # fmt: skip
+        self.model_refused = Gauge(
+            "rrr_model_refused", "1 while the alias points at a version this runner refused",
+            ["alias"], registry=r,
+        )  # fmt: skip
+        self.trading_state = Gauge(
+            "rrr_trading_state", "1 for the trading state the risk engine is in", ["state"],
+            registry=r,
+        )  # fmt: skip
+        self.drawdown = Gauge(
+            "rrr_drawdown_ratio", "Drawdown from the high-water mark at the last decision",
+            registry=r,
+        )  # fmt: skip
+        self.drawdown_limit = Gauge(
+            "rrr_drawdown_limit_ratio", "Drawdown that halts trading (risk.max_drawdown)",
+            registry=r,
+        )  # fmt: skip
+        self.equity = Gauge(
+            "rrr_equity", "Portfolio equity at the last decision (quote currency)", registry=r
+        )
+        self.batches = Counter("rrr_batches", "Decision batches run", registry=r)
+        self.last_batch = Gauge(
+            "rrr_last_batch_timestamp_seconds", "Wall time of the last decision batch",
+            registry=r,
+        )  # fmt: skip
+        self.orders = Counter(
+            "rrr_orders", "Orders sent to the venue, by its answer", ["outcome"], registry=r
+        )
+        self.risk_denials = Counter(
+            "rrr_risk_denials", "Orders the risk engine denied, by reason", ["reason"],
+            registry=r,
+        )  # fmt: skip
+        # Every closed label set exists from the start: rules and panels see 0, not "no data".
+        for outcome in ORDER_OUTCOMES:
+            self.orders.labels(outcome)
+        for reason in DenyReason:
+            if reason is not DenyReason.OK:
+                self.risk_denials.labels(reason.name)
 
 
 class MetricsEndpoint:

@@ -287,6 +287,7 @@ class ReconnectingFeed(ABC):
         if self._unreported:
             self._received.inc(self._unreported)
             self._unreported = 0
+            self.metrics.feed_last_frame.labels(self.venue).set(self._last_frame_ns / 1e9)
 
     async def _watchdog(self, ws: ClientConnection) -> None:
         s = self.settings

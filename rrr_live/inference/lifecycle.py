@@ -16,10 +16,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import shutil
 import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -166,6 +168,7 @@ class ModelLifecycle:
                 self.metrics.model_registry_errors.inc()
                 self._emit(LifecycleEvent(alias, "registry_error", "", str(exc)))
                 continue
+            self.metrics.model_registry_polled.set_to_current_time()
             await self._consider(alias, ref)
 
     async def _consider(self, alias: str, ref: VersionRef | None) -> None:
@@ -231,6 +234,9 @@ class ModelLifecycle:
             self.metrics.model_serving_version.labels(alias=alias).set(
                 _as_number(slot.serving.version)
             )
+            self.metrics.model_trained_until.labels(alias=alias).set(
+                trained_until_s(slot.serving.model.manifest.metadata)
+            )
             event = LifecycleEvent(alias, "swapped", slot.serving.version, f"from {old or '-'}")
             self._emit(event)
             events.append(event)
@@ -264,6 +270,18 @@ def _as_number(version: str) -> float:
         return float(version)
     except ValueError:
         return -1.0
+
+
+def trained_until_s(metadata: Mapping[str, Any]) -> float:
+    """Epoch seconds of a model's last training row (``train_rows_last_ts``; NaN if absent).
+
+    A timestamp without a zone is UTC (what the training pipeline writes).
+    """
+    try:
+        ts = datetime.fromisoformat(str(metadata["train_rows_last_ts"]))
+    except (KeyError, ValueError):
+        return math.nan
+    return (ts if ts.tzinfo else ts.replace(tzinfo=UTC)).timestamp()
 
 
 def describe(event: LifecycleEvent) -> dict[str, Any]:

@@ -18,7 +18,7 @@ import shutil
 import tempfile
 import uuid
 from contextlib import AsyncExitStack
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -67,6 +67,7 @@ from rrr_live.service.journal_sink import (
     replay_fills,
     write_json_atomic,
 )
+from rrr_live.service.runner_metrics import RunnerGauges
 from rrr_live.service.trader import BatchReport, Trader, TraderParts
 from rrr_live.service.warmup import WarmupSource, warm_up
 from rrr_live.strategy.decision import DecisionStep
@@ -106,8 +107,8 @@ class Observer:
     Args:
         rec: The in-memory run record.
         rj: The runner journal.
-        metrics: Prometheus metrics (stage latencies).
-        risk: The risk engine (set once built).
+        metrics: Prometheus metrics (stage latencies, the runner's state).
+        risk: The risk engine (set once built, with ``gauges.watch_risk``).
         last_ts: Data time of the last batch: the time of operator commands too.
     """
 
@@ -116,6 +117,10 @@ class Observer:
     metrics: Metrics
     risk: RiskEngine | None = None
     last_ts: int = 0
+    gauges: RunnerGauges = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.gauges = RunnerGauges(self.metrics)
 
     def now(self) -> int:
         """Data time now (the last batch's close)."""
@@ -124,6 +129,7 @@ class Observer:
     def on_event(self, e: LifecycleEvent) -> None:
         """Record a lifecycle event."""
         self.rec.on_lifecycle(e)
+        self.gauges.on_event(e)
         self.rj.lifecycle(e, self.last_ts)
 
     def on_batch(self, r: BatchReport) -> None:
@@ -134,6 +140,7 @@ class Observer:
             stage.labels("tick_to_decision").observe((r.decided_ns - r.closing_send_ns) / 1e9)
         for sent, answered in r.ack_ns:
             stage.labels("venue_ack").observe((answered - sent) / 1e9)
+        self.gauges.on_batch(r)
         state = self.risk.state.name if self.risk is not None else ""
         changed = self.rec.on_batch(r, state)
         self.rj.batch(r)
@@ -211,6 +218,7 @@ async def assemble(
     trader = _trader(cfg, facts, venue, worker, broker, cash)
     trader.seq = await rj.last_seq()
     obs.risk = risk = trader.p.step.risk
+    obs.gauges.watch_risk(risk)
     restored = await rj.restore_risk(risk)
     if restored is not None:
         logger.info("risk state restored from the journal: %s", restored)
