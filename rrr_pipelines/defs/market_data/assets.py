@@ -21,6 +21,7 @@ from typing import Any
 
 import dagster as dg
 
+from rrr_pipelines.defs.live.policies import DAILY_FRESHNESS, REST_RETRY
 from rrr_pipelines.defs.market_data.checks import (
     GX_CHECK,
     known_calendars,
@@ -70,6 +71,7 @@ def _calendars(
     group_name="market_data",
     kinds={"postgres", "pandas"},
     check_specs=staging_check_specs(STAGING),
+    retry_policy=REST_RETRY,  # the source may be a REST API (rate limits, outages)
     description="Write + audit: each partition as the source returned it, in PostgreSQL table "
     "market_bars_staging (batch per partition and run, status passed/quarantined with its "
     "report in bar_batches). Blocking checks run on that frame; readers never see it.",
@@ -124,6 +126,7 @@ def market_bars_staging(
     backfill_policy=dg.BackfillPolicy.single_run(),
     deps=[market_bars_staging],
     group_name="market_data",
+    freshness_policy=DAILY_FRESHNESS,
     kinds={"postgres"},
     description="Publish: OHLCV bars in PostgreSQL table market_bars (natural key source, "
     "symbol, interval, ts), the table every reader uses. Each partition that passed its "
