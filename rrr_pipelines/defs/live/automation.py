@@ -28,7 +28,7 @@ from rrr_pipelines.defs.live.resources import (
     reference_features,
 )
 from rrr_pipelines.defs.live.risk import live_risk_report
-from rrr_pipelines.defs.ml.automation import retrain_job
+from rrr_pipelines.defs.ml import automation as ml_automation  # not its names: autoload
 from rrr_pipelines.defs.resources import DatabaseResource
 
 live_feedback_job = dg.define_asset_job(
@@ -77,7 +77,9 @@ def _request(ev: Any) -> dg.RunRequest:
 
 
 @dg.sensor(
-    job=retrain_job, minimum_interval_seconds=3600, default_status=dg.DefaultSensorStatus.STOPPED
+    job=ml_automation.retrain_job,
+    minimum_interval_seconds=3600,
+    default_status=dg.DefaultSensorStatus.STOPPED,
 )
 def live_drift_retrain(
     context: dg.SensorEvaluationContext,
