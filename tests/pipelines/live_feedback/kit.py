@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+from psycopg2.extras import execute_values
 
 from rrr_pipelines.lib.pg import connect
 
@@ -87,26 +88,29 @@ def write_journal(url: str, j: Journal) -> list[int]:
     """Write one batch per bar time (seq 1, 2, ...), orders and fills; return the batch ts_ns."""
     bars = j.bars.sort_values(["ts", "symbol"]).reset_index(drop=True)
     nxt = _next_returns(bars)
+    rows, stamps = [], []
+    for seq, (ts, part) in enumerate(bars.groupby("ts", sort=True), start=1):
+        start_ns = int(pd.Timestamp(ts).value)
+        ts_ns = start_ns + DAY_NS
+        stamps.append(ts_ns)
+        fills = [f for f in j.fills if f.seq == seq]
+        report = _report(j, seq, ts_ns, start_ns, part, nxt.loc[part.index], fills)
+        eq = None if j.equity is None else j.equity[seq - 1]
+        rows.append((j.runner, seq, ts_ns, j.champion, eq, len(part), len(fills),
+                     json.dumps(report)))  # fmt: skip
     conn = connect(url)
-    stamps = []
     try:
         with conn, conn.cursor() as cur:
-            for seq, (ts, part) in enumerate(bars.groupby("ts", sort=True), start=1):
-                start_ns = int(pd.Timestamp(ts).value)
-                ts_ns = start_ns + DAY_NS
-                stamps.append(ts_ns)
-                fills = [f for f in j.fills if f.seq == seq]
-                report = _report(j, seq, ts_ns, start_ns, part, nxt.loc[part.index], fills)
-                eq = None if j.equity is None else j.equity[seq - 1]
-                cur.execute(
-                    "INSERT INTO runner_batches (runner, session, seq, ts_ns, version, state,"
-                    " equity, n_symbols, n_orders, n_denied, n_rejected, closing_send_ns,"
-                    " decided_ns, report) VALUES (%s,'s1',%s,%s,%s,'ACTIVE',%s,%s,%s,0,0,0,0,%s)",
-                    (j.runner, seq, ts_ns, j.champion, eq, len(part), len(fills),
-                     json.dumps(report)),
-                )  # fmt: skip
-                for f in fills:
-                    _write_fill(cur, j, f, ts_ns)
+            execute_values(
+                cur,
+                "INSERT INTO runner_batches (runner, session, seq, ts_ns, version, state, equity,"
+                " n_symbols, n_orders, n_denied, n_rejected, closing_send_ns, decided_ns, report)"
+                " VALUES %s",
+                rows,
+                template="(%s, 's1', %s, %s, %s, 'ACTIVE', %s, %s, %s, 0, 0, 0, 0, %s)",
+            )
+            for f in j.fills:
+                _write_fill(cur, j, f, stamps[f.seq - 1])
     finally:
         conn.close()
     return stamps

@@ -62,3 +62,19 @@ def test_live_assets_stay_out_of_the_retrain_job() -> None:
     assert dg.AssetKey("ensemble_model") in selected
     for key in ("live_performance", "feature_drift", "model_staleness", "live_risk_report"):
         assert dg.AssetKey(key) not in selected
+
+
+def test_only_remote_source_errors_reach_the_retry_policy() -> None:
+    import pytest
+
+    from rrr_pipelines.defs.live.policies import REST_RETRY, retry_only_remote_errors
+    from rrr_pipelines.lib.sources.base import SourceError
+    from rrr_pipelines.lib.sources.rest import RestSourceError
+
+    # Dagster's exponential backoff waits delay * (2**attempt - 1): 30 s, 90 s, 210 s
+    assert [REST_RETRY.calculate_delay(n) for n in (1, 2, 3)] == [30, 90, 210]
+    with pytest.raises(RestSourceError), retry_only_remote_errors():
+        raise RestSourceError("HTTP 503")
+    with pytest.raises(dg.Failure) as failed, retry_only_remote_errors():
+        raise SourceError("no such file")
+    assert failed.value.allow_retries is False
