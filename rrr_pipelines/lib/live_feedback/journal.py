@@ -154,13 +154,15 @@ def read_batches(url: str, runner: str, *, last: int | None = None) -> list[Batc
 
 
 _FILLS_SQL = """
-SELECT b.seq, f.ts_ns, f.symbol, f.side, f.qty, f.price, f.fee
+WITH decided AS (
+    SELECT b.seq, o->>'client_id' AS client_id
+    FROM runner_batches b, jsonb_array_elements(b.report->'orders') AS o
+    WHERE b.runner = %(runner)s
+)
+SELECT d.seq, f.ts_ns, f.symbol, f.side, f.qty, f.price, f.fee
 FROM fills f
-JOIN orders o ON o.client_id = f.client_id
-JOIN runner_batches b ON b.runner = o.prefix
- AND b.report->'orders' @> jsonb_build_array(jsonb_build_object('client_id', f.client_id))
-WHERE o.prefix = %s
-ORDER BY b.seq, f.ts_ns, f.trade_id
+JOIN decided d ON d.client_id = f.client_id
+ORDER BY d.seq, f.ts_ns, f.trade_id
 """
 
 
@@ -169,7 +171,7 @@ def read_fills(url: str, runner: str) -> list[Fill]:
     conn = connect(url)
     try:
         with conn.cursor() as cur:
-            cur.execute(_FILLS_SQL, (runner,))
+            cur.execute(_FILLS_SQL, {"runner": runner})
             rows = cur.fetchall()
     finally:
         conn.close()

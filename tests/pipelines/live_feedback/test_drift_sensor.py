@@ -63,3 +63,23 @@ def test_without_a_training_window_the_sensor_says_why(db: str) -> None:
         res = resources(db, reference_end="")
         ctx = dg.build_sensor_context(instance=instance, resources=res)
         assert "no training window" in str(live_drift_retrain(ctx).skip_reason)
+
+
+def test_training_window_defaults_to_the_latest_training_set(
+    db: str, training_bars: pd.DataFrame
+) -> None:
+    write_journal(db, Journal("r1", live_bars(training_bars, vol=0.04)))
+    segments = {
+        "train": {"rows": 900, "start": "2020-01-01 00:00:00+00:00", "end": "x"},
+        "validation": {"rows": 300, "start": "2020-10-01 00:00:00+00:00", "end": "y"},
+    }
+    with dg.instance_for_test() as instance:
+        instance.report_runless_asset_event(dg.AssetMaterialization(
+            "training_set", metadata={"segments": dg.MetadataValue.json(segments),
+                                      "holdout_start": "2021-05-15 00:00:00+00:00"}))  # fmt: skip
+        res = resources(db, reference_start="", reference_end="")
+        window = res["live_feedback"].reference_window(instance)
+        assert [str(t) for t in window] == ["2020-01-01 00:00:00+00:00",
+                                            "2021-05-15 00:00:00+00:00"]  # fmt: skip
+        ctx = dg.build_sensor_context(instance=instance, resources=res)
+        assert live_drift_retrain(ctx).run_requests[0].tags["rrr/retrain_reason"] == "drift"
