@@ -37,7 +37,7 @@ def _num(x: float) -> float | None:
     return float(x) if x is not None and math.isfinite(x) else None
 
 
-def _runner_performance(url: str, runner: str, half_spread_bps: float) -> dict[str, Any]:
+def _runner_performance(url: str, runner: str, half_spread_bps: float, last: int) -> dict[str, Any]:
     from rrr_pipelines.lib.live_feedback.journal import read_batches, read_fills
     from rrr_pipelines.lib.live_feedback.performance import (
         equity_pnl,
@@ -47,7 +47,7 @@ def _runner_performance(url: str, runner: str, half_spread_bps: float) -> dict[s
         version_scores,
     )
 
-    batches = read_batches(url, runner)
+    batches = read_batches(url, runner, last=last)
     pnl = equity_pnl(batches)
     scores = version_scores(scored_pairs(batches))
     slips = slippage(read_fills(url, runner), batches, half_spread_bps)
@@ -105,7 +105,8 @@ def live_performance(
     runners = live_feedback.runner_list(database)
     meta: dict[str, Any] = {"runners": dg.MetadataValue.json(runners)}
     for runner in runners:
-        perf = _runner_performance(database.url, runner, live_feedback.half_spread_bps)
+        perf = _runner_performance(database.url, runner, live_feedback.half_spread_bps,
+                                   live_feedback.performance_bars)  # fmt: skip
         meta.update(_performance_metadata(runner, perf))
     return dg.MaterializeResult(metadata=meta)
 
@@ -201,7 +202,7 @@ def model_staleness(
     database: DatabaseResource, mlflow: MlflowResource, live_feedback: LiveFeedbackResource
 ) -> dg.MaterializeResult[Any]:
     """Champion age, days since its training window ended, bars journaled since then."""
-    from rrr_pipelines.lib.live_feedback.journal import read_batches
+    from rrr_pipelines.lib.live_feedback.journal import batch_times_since
     from rrr_pipelines.lib.live_feedback.staleness import model_staleness as judge
 
     facts = _champion_facts(mlflow, live_feedback.model_name)
@@ -209,13 +210,11 @@ def model_staleness(
         raise dg.Failure(
             f"{live_feedback.model_name} has no champion: nothing to judge", allow_retries=False
         )
-    times = sorted({
-        pd.Timestamp(b.ts_ns, unit="ns", tz="UTC").to_pydatetime()
-        for runner in live_feedback.runner_list(database)
-        for b in read_batches(database.url, runner)
-    })  # fmt: skip
+    trained = facts["trained_before"]
+    bars = (batch_times_since(database.url, int(pd.Timestamp(trained).value),
+                              live_feedback.runners or None) if trained else 0)  # fmt: skip
     s = judge(now=datetime.now(UTC), version=facts["version"], promoted_at=facts["promoted_at"],
-              trained_before=facts["trained_before"], bar_times=times,
+              trained_before=trained, bars_since=bars,
               max_data_age_days=live_feedback.max_data_age_days)  # fmt: skip
     return dg.MaterializeResult(
         metadata={

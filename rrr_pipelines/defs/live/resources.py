@@ -42,6 +42,9 @@ class LiveFeedbackResource(dg.ConfigurableResource):
     min_count: int = Field(default=50, description="fewest values per side to judge a feature")
     ic_threshold: float = Field(default=0.0, description="champion live IC below this is decay")
     min_pairs: int = Field(default=100, description="fewest scored pairs before decay is judged")
+    performance_bars: int = Field(
+        default=50_000, description="latest batches live_performance reads"
+    )
     half_spread_bps: float = Field(default=1.0, description="backtest half-spread (slippage ref)")
     max_data_age_days: float = Field(default=90.0, description="training data older is stale")
 

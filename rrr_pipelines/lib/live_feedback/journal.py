@@ -153,6 +153,28 @@ def read_batches(url: str, runner: str, *, last: int | None = None) -> list[Batc
     ]
 
 
+def batch_times_since(url: str, since_ns: int, runners: Sequence[str] | None = None) -> int:
+    """Distinct decision times (bar closes) journaled at or after ``since_ns``.
+
+    Args:
+        url: The ``rrr`` database.
+        since_ns: Nanoseconds since the epoch, UTC.
+        runners: Count these runners' batches only (None: every runner).
+    """
+    sql = "SELECT count(DISTINCT ts_ns) FROM runner_batches WHERE ts_ns >= %s"
+    args: tuple[Any, ...] = (since_ns,)
+    if runners is not None:
+        sql += " AND runner = ANY(%s)"
+        args = (since_ns, list(runners))
+    conn = connect(url)
+    try:
+        with conn.cursor() as cur:
+            cur.execute(sql, args)
+            return int(cur.fetchone()[0])
+    finally:
+        conn.close()
+
+
 _FILLS_SQL = """
 WITH decided AS (
     SELECT b.seq, o->>'client_id' AS client_id

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -41,7 +40,7 @@ def model_staleness(
     version: str,
     promoted_at: datetime | None,
     trained_before: datetime | None,
-    bar_times: Iterable[datetime],
+    bars_since: int,
     max_data_age_days: float = 90.0,
     max_bars_since: int | None = None,
 ) -> Staleness:
@@ -52,17 +51,16 @@ def model_staleness(
         version: Model version.
         promoted_at: When it became champion (None: unknown).
         trained_before: The end of its training window (exclusive; None: unknown).
-        bar_times: Times of the bars it has traded on (e.g. the journal's bar closes).
+        bars_since: Bars decided on since ``trained_before`` (e.g. journaled batch times).
         max_data_age_days: Training data older than this is stale.
         max_bars_since: More bars than this since the training window is stale (None: no limit).
     """
-    bars = sum(1 for t in bar_times if trained_before is not None and t >= trained_before)
     data_age = _days(now, trained_before)
     reasons = []
     if math.isfinite(data_age) and data_age > max_data_age_days:
         reasons.append(f"training window ended {data_age:.1f} days ago (> {max_data_age_days:g})")
-    if max_bars_since is not None and bars > max_bars_since:
-        reasons.append(f"{bars} bars since the training window (> {max_bars_since})")
+    if max_bars_since is not None and bars_since > max_bars_since:
+        reasons.append(f"{bars_since} bars since the training window (> {max_bars_since})")
     return Staleness(
-        version, _days(now, promoted_at), data_age, bars, bool(reasons), tuple(reasons)
+        version, _days(now, promoted_at), data_age, bars_since, bool(reasons), tuple(reasons)
     )

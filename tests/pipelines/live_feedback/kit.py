@@ -87,16 +87,19 @@ def _num(x: float) -> float | None:
 def write_journal(url: str, j: Journal) -> list[int]:
     """Write one batch per bar time (seq 1, 2, ...), orders and fills; return the batch ts_ns."""
     bars = j.bars.sort_values(["ts", "symbol"]).reset_index(drop=True)
-    nxt = _next_returns(bars)
+    bars["next_return"] = _next_returns(bars)
+    cols = ["symbol", "open", "high", "low", "close", "volume", "next_return"]
+    starts = bars["ts"].astype("int64").to_numpy() * (1_000_000_000 // _ts_unit(bars))
+    cuts = np.flatnonzero(np.diff(starts)) + 1
     rows, stamps = [], []
-    for seq, (ts, part) in enumerate(bars.groupby("ts", sort=True), start=1):
-        start_ns = int(pd.Timestamp(ts).value)
-        ts_ns = start_ns + DAY_NS
-        stamps.append(ts_ns)
+    for seq, (lo, hi) in enumerate(zip([0, *cuts], [*cuts, len(bars)], strict=True), start=1):
+        part = bars.iloc[lo:hi][cols].to_numpy(dtype=object).tolist()
+        start_ns = int(starts[lo])
+        stamps.append(start_ns + DAY_NS)
         fills = [f for f in j.fills if f.seq == seq]
-        report = _report(j, seq, ts_ns, start_ns, part, nxt.loc[part.index], fills)
+        report = _report(j, seq, start_ns, part, fills)
         eq = None if j.equity is None else j.equity[seq - 1]
-        rows.append((j.runner, seq, ts_ns, j.champion, eq, len(part), len(fills),
+        rows.append((j.runner, seq, start_ns + DAY_NS, j.champion, eq, len(part), len(fills),
                      json.dumps(report)))  # fmt: skip
     conn = connect(url)
     try:
@@ -116,20 +119,24 @@ def write_journal(url: str, j: Journal) -> list[int]:
     return stamps
 
 
-def _report(j: Journal, seq: int, ts_ns: int, start_ns: int, part: pd.DataFrame,
-            nxt: pd.Series, fills: list[JournalFill]) -> dict[str, object]:  # fmt: skip
-    fc = [_num(j.forecast_sign * r) for r in nxt.to_numpy()]
+def _ts_unit(bars: pd.DataFrame) -> int:
+    """Ticks per second of the ``ts`` column's resolution (pandas 3 defaults to microseconds)."""
+    return {"s": 1, "ms": 1_000, "us": 1_000_000, "ns": 1_000_000_000}[bars["ts"].dt.unit]
+
+
+def _report(j: Journal, seq: int, start_ns: int, part: list[list[object]],
+            fills: list[JournalFill]) -> dict[str, object]:  # fmt: skip
+    fc = [_num(j.forecast_sign * float(r[6])) for r in part]  # type: ignore[arg-type]
     return {
-        "ts_ns": ts_ns, "seq": seq, "symbols": list(part["symbol"]),
-        "closes": [float(c) for c in part["close"]], "skipped_gapped": [],
+        "ts_ns": start_ns + DAY_NS, "seq": seq, "symbols": [r[0] for r in part],
+        "closes": [r[4] for r in part], "skipped_gapped": [],
         "champion": j.champion, "shadow": j.shadow, "forecast": fc,
         "shadow_forecast": [None if x is None else -x for x in fc] if j.shadow else None,
         "skipped": "", "decision": None,
         "orders": [{"client_id": _cid(j, f), "symbol": f.symbol, "side": f.side,
                     "qty": str(f.qty), "state": "FILLED", "filled_qty": str(f.qty),
                     "avg_price": str(f.price), "commission": "0"} for f in fills],
-        "bars": [[r.symbol, start_ns, start_ns + DAY_NS, r.open, r.high, r.low, r.close,
-                  r.volume, 10] for r in part.itertuples()],
+        "bars": [[r[0], start_ns, start_ns + DAY_NS, *r[1:6], 10] for r in part],
         "denied": [], "rejected": [], "ack_ns": [], "closing_send_ns": 0, "decided_ns": 0,
     }  # fmt: skip
 

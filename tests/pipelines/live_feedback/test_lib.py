@@ -1,7 +1,7 @@
 """Pure live-feedback maths on hand-checkable numbers (expected values computed here)."""
 
 import math
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 import numpy as np
 import pandas as pd
@@ -159,12 +159,11 @@ def test_positions_from_fills_valued_at_the_last_close() -> None:
 def test_staleness_by_hand() -> None:
     now = datetime(2026, 3, 1, tzinfo=UTC)
     trained = datetime(2026, 1, 1, tzinfo=UTC)
-    bars = [trained - timedelta(days=1), trained, trained + timedelta(days=3)]
     s = model_staleness(now=now, version="4", promoted_at=datetime(2026, 2, 1, tzinfo=UTC),
-                        trained_before=trained, bar_times=bars, max_data_age_days=30,
+                        trained_before=trained, bars_since=2, max_data_age_days=30,
                         max_bars_since=1)  # fmt: skip
     assert (s.champion_age_days, s.data_age_days, s.bars_since) == (28.0, 59.0, 2)
     assert s.stale and len(s.reasons) == 2
     fresh = model_staleness(now=now, version="4", promoted_at=None, trained_before=trained,
-                            bar_times=bars, max_data_age_days=60)  # fmt: skip
+                            bars_since=2, max_data_age_days=60)  # fmt: skip
     assert not fresh.stale and math.isnan(fresh.champion_age_days)
