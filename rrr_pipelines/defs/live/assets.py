@@ -25,6 +25,7 @@ from rrr_pipelines.defs.live.resources import (
     LiveFeedbackResource,
     judge_runner,
     reference_features,
+    utc_time,
 )
 from rrr_pipelines.defs.ml.resources import MlflowResource
 from rrr_pipelines.defs.resources import DatabaseResource
@@ -186,14 +187,11 @@ def _champion_facts(mlflow: MlflowResource, model_name: str) -> dict[str, Any] |
         return None
     tags = registry.version_tags(version)
     stamps = [tags[k] for k in ("promoted.at", "rolled_back_to.at") if tags.get(k)]
-    promoted = max(pd.Timestamp(s) for s in stamps) if stamps else None
     trained = tags.get("trained_before") or ""
     return {
         "version": version,
-        "promoted_at": promoted.to_pydatetime() if promoted is not None else None,
-        "trained_before": pd.Timestamp(trained).tz_localize("UTC").to_pydatetime()
-        if trained and pd.Timestamp(trained).tzinfo is None
-        else (pd.Timestamp(trained).to_pydatetime() if trained else None),
+        "promoted_at": max(utc_time(s) for s in stamps) if stamps else None,
+        "trained_before": utc_time(trained) if trained else None,
     }
 
 

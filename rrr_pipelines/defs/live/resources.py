@@ -61,7 +61,7 @@ class LiveFeedbackResource(dg.ConfigurableResource):
     def reference_window(self, instance: dg.DagsterInstance) -> tuple[datetime, datetime] | str:
         """``(start, end)`` of the training window, or why it is unknown."""
         if self.reference_start and self.reference_end:
-            return _utc(self.reference_start), _utc(self.reference_end)
+            return utc_time(self.reference_start), utc_time(self.reference_end)
         event = instance.get_latest_materialization_event(TRAINING_SET)
         mat = event.asset_materialization if event is not None else None
         meta = mat.metadata if mat is not None else {}
@@ -71,7 +71,7 @@ class LiveFeedbackResource(dg.ConfigurableResource):
         if isinstance(segments, str):
             segments = json.loads(segments)
         starts = [s["start"] for s in segments.values() if isinstance(s, dict) and "start" in s]
-        return _utc(min(starts)), _utc(str(meta["holdout_start"].value))
+        return min(utc_time(s) for s in starts), utc_time(str(meta["holdout_start"].value))
 
     def runner_list(self, database: DatabaseResource) -> list[str]:
         """The runners to judge: the configured ones, else every runner in the journal."""
@@ -80,7 +80,8 @@ class LiveFeedbackResource(dg.ConfigurableResource):
         return list(self.runners) or runner_names(database.url)
 
 
-def _utc(text: str) -> datetime:
+def utc_time(text: str) -> datetime:
+    """An ISO time as a tz-aware UTC datetime (a naive one is taken as UTC)."""
     ts = pd.Timestamp(text)
     out: datetime = (
         ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
