@@ -21,6 +21,11 @@ from typing import Any
 
 import dagster as dg
 
+from rrr_pipelines.defs.live.policies import (
+    DAILY_FRESHNESS,
+    REST_RETRY,
+    retry_only_remote_errors,
+)
 from rrr_pipelines.defs.market_data.checks import (
     GX_CHECK,
     known_calendars,
@@ -70,6 +75,7 @@ def _calendars(
     group_name="market_data",
     kinds={"postgres", "pandas"},
     check_specs=staging_check_specs(STAGING),
+    retry_policy=REST_RETRY,  # the source may be a REST API (rate limits, outages)
     description="Write + audit: each partition as the source returned it, in PostgreSQL table "
     "market_bars_staging (batch per partition and run, status passed/quarantined with its "
     "report in bar_batches). Blocking checks run on that frame; readers never see it.",
@@ -80,29 +86,31 @@ def market_bars_staging(
     """Fetch each partition's servable window, stage it, audit it and report the checks."""
     from rrr_pipelines.lib.quality.gx_suite import run_gx_suite_split  # GX import ~3 s
 
-    source = make_source(config.source, **config.source_params())
-    calendars = _calendars(source, config, known_calendars(database, source.name))
-    windows = [
-        (key, (w.start, w.end))
-        for key in context.partition_keys
-        for w in [yearly_partitions.time_window_for_partition_key(key)]
-    ]
-    audits: list[PartitionAudit] = []
-    for audit in stage_and_audit(
-        database.url,
-        source,
-        partitions=windows,
-        calendars=calendars,
-        run_id=lineage_id(context),
-        now=datetime.now(UTC),
-        batch_gates=[(GX_CHECK, run_gx_suite_split)],
-    ):
-        verdict = "passed" if audit.passed else f"QUARANTINED ({', '.join(audit.failed_checks)})"
-        context.log.info(
-            f"{source.name} {audit.partition_key}: staged {audit.rows} rows as batch "
-            f"{audit.batch_id} ({len(audits) + 1}/{len(windows)}); {verdict}"
-        )
-        audits.append(audit)
+    with retry_only_remote_errors():
+        source = make_source(config.source, **config.source_params())
+        calendars = _calendars(source, config, known_calendars(database, source.name))
+        windows = [
+            (key, (w.start, w.end))
+            for key in context.partition_keys
+            for w in [yearly_partitions.time_window_for_partition_key(key)]
+        ]
+        audits: list[PartitionAudit] = []
+        for audit in stage_and_audit(
+            database.url,
+            source,
+            partitions=windows,
+            calendars=calendars,
+            run_id=lineage_id(context),
+            now=datetime.now(UTC),
+            batch_gates=[(GX_CHECK, run_gx_suite_split)],
+        ):
+            failed = ", ".join(audit.failed_checks)
+            verdict = "passed" if audit.passed else f"QUARANTINED ({failed})"
+            context.log.info(
+                f"{source.name} {audit.partition_key}: staged {audit.rows} rows as batch "
+                f"{audit.batch_id} ({len(audits) + 1}/{len(windows)}); {verdict}"
+            )
+            audits.append(audit)
     quarantined = [a.partition_key for a in audits if not a.passed]
     extra = {"source": source.name, "interval": source.interval}
     return dg.MaterializeResult(
@@ -124,6 +132,7 @@ def market_bars_staging(
     backfill_policy=dg.BackfillPolicy.single_run(),
     deps=[market_bars_staging],
     group_name="market_data",
+    freshness_policy=DAILY_FRESHNESS,
     kinds={"postgres"},
     description="Publish: OHLCV bars in PostgreSQL table market_bars (natural key source, "
     "symbol, interval, ts), the table every reader uses. Each partition that passed its "

@@ -9,6 +9,7 @@ import dagster as dg
 import pandas as pd
 from pydantic import Field
 
+from rrr_pipelines.defs.live.policies import WEEKLY_FRESHNESS
 from rrr_pipelines.defs.ml.config import DataSelection, DatasetSettings, TrainingSettings
 from rrr_pipelines.defs.resources import DatabaseResource
 
@@ -20,7 +21,9 @@ class FeaturesConfig(DataSelection):
     """Bars to compute features on."""
 
 
-@dg.asset(deps=["market_bars"], group_name=GROUP, kinds={"pandas"})
+@dg.asset(
+    deps=["market_bars"], group_name=GROUP, kinds={"pandas"}, freshness_policy=WEEKLY_FRESHNESS
+)
 def features(
     context: dg.AssetExecutionContext, config: FeaturesConfig, database: DatabaseResource
 ) -> pd.DataFrame:
@@ -163,7 +166,7 @@ def model_root() -> Path:
     return Path(root) / "models"
 
 
-@dg.asset(group_name=GROUP, kinds={"pytorch"})
+@dg.asset(group_name=GROUP, kinds={"pytorch"}, freshness_policy=WEEKLY_FRESHNESS)
 def ensemble_model(
     context: dg.AssetExecutionContext, config: EnsembleModelConfig, training_set: pd.DataFrame
 ) -> pd.DataFrame:

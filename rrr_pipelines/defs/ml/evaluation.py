@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 from pydantic import Field
 
+from rrr_pipelines.defs.live.policies import MLFLOW_RETRY
 from rrr_pipelines.defs.ml.assets import GROUP, model_root
 from rrr_pipelines.defs.ml.config import DataSelection
 from rrr_pipelines.defs.ml.resources import MlflowResource, PromotionGateResource
@@ -417,7 +418,7 @@ def _lineage(
     }
 
 
-@dg.asset(group_name=GROUP, kinds={"mlflow"})
+@dg.asset(group_name=GROUP, kinds={"mlflow"}, retry_policy=MLFLOW_RETRY)
 def registered_model(
     context: dg.AssetExecutionContext,
     model_evaluation: pd.DataFrame,
@@ -437,7 +438,7 @@ def registered_model(
     return _register(context, mlflow, row, verdict, run, training_set, challenger=verdict.passed)
 
 
-@dg.asset(group_name=GROUP, kinds={"mlflow"})
+@dg.asset(group_name=GROUP, kinds={"mlflow"}, retry_policy=MLFLOW_RETRY)
 def registered_baseline(
     context: dg.AssetExecutionContext,
     model_evaluation: pd.DataFrame,
