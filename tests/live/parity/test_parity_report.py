@@ -1,0 +1,128 @@
+"""``parity_report``: the runner's capture replayed through the tick backtest, divergences named.
+
+The journal of the package's assembled-runner runs (``conftest.parity_runs``) is read back
+(``runner_batches``, the session events, the market data the runner journaled: book and
+trades), replayed with the champion version downloaded from the real MLflow registry, and
+compared. A clean capture shows no divergence; one altered fill (its average price changed in
+the journal) is named as the first divergence: kind, client order id, field, both values.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from decimal import Decimal
+
+import asyncpg
+import pytest
+
+from rrr_live.backtest.parity import (
+    Outcome,
+    compare,
+    decision_record,
+    fill_record,
+    first_difference,
+    order_record,
+)
+from rrr_live.service.parity import parity_report
+from tests.live.parity.conftest import ParityRuns
+from tests.live.parity.runner_live import RUNNER
+
+T = 1_700_000_001_000_000_000
+
+
+def _outcome(price: str = "100.01", lots: int = 3) -> Outcome:
+    out = Outcome()
+    out.decisions += [decision_record(T, "active", 1000.0), decision_record(T + 1, "active", 999.5)]
+    out.orders += [order_record(T, "AAA", lots, "sent"), order_record(T, "BBB", -2, "denied")]
+    out.fills.append(fill_record(T, "AAA", lots, Decimal(price), 0.3))
+    out.client_ids[(T, "AAA")] = "par-1-0"
+    return out
+
+
+def test_compare_names_the_first_divergent_record_field_and_client_id():
+    same = compare(_outcome(), _outcome())
+    assert same.ok and same.first is None
+    assert same.counts == {"decisions": 2, "orders": 2, "fills": 1, "pnl": 1}
+    assert same.summary().startswith("no divergence")
+
+    report = compare(_outcome(), _outcome(price="100.02"))
+    assert report.divergences == {"decisions": 0, "orders": 0, "fills": 1, "pnl": 0}
+    first = report.first
+    assert first is not None
+    assert (first.kind, first.symbol, first.client_id, first.field) == (
+        "fills", "AAA", "par-1-0", "avg_price"
+    )  # fmt: skip
+    assert (first.live, first.replay) == ("100.01000000", "100.02000000")
+    assert "par-1-0" in report.summary() and "avg_price" in report.summary()
+
+    # at one decision time, orders come before fills; a record on one side only is "missing"
+    other = _outcome(lots=4)
+    report = compare(_outcome(), other)
+    assert report.divergences["orders"] == 1 and report.divergences["fills"] == 1
+    assert report.first is not None and (report.first.kind, report.first.field) == (
+        "orders", "lots"
+    )  # fmt: skip
+    gone = _outcome()
+    gone.decisions.pop()
+    report = compare(_outcome(), gone)
+    assert report.first is not None
+    assert (report.first.kind, report.first.ts_ns, report.first.field) == (
+        "decisions", T + 1, "missing"
+    )  # fmt: skip
+    assert report.first.replay is None
+    assert report.divergences["pnl"] == 1  # the equity path ends elsewhere
+    assert first_difference(_outcome(), gone, "live", "replay").startswith("decisions[1]: live")
+
+
+def _report(runs: ParityRuns, dsn: str):
+    return asyncio.run(parity_report(dsn, RUNNER, "", runs.registry_uri))
+
+
+@pytest.mark.pg
+def test_parity_report_on_the_clean_capture_shows_no_divergence(parity_runs: ParityRuns):
+    report = _report(parity_runs, parity_runs.a.env.dsn)
+    assert report.first is None, report.summary()
+    live = parity_runs.a.outcome
+    assert report.counts["decisions"] == len(live.decisions) == 50
+    assert report.counts["orders"] == len(live.orders)
+    assert report.counts["fills"] == len([f for f in live.fills if f[0] < live.decisions[-1][0]])
+    assert report.counts["fills"] > 50
+
+
+async def _alter_one_fill(dsn: str) -> tuple[str, str, str]:
+    """Raise the average price of one filled order in the journal by one tick.
+
+    Returns its client id, the average price it had and the one it has now.
+    """
+    con = await asyncpg.connect(dsn)
+    try:
+        rows = await con.fetch(
+            "SELECT seq, report FROM runner_batches WHERE runner = $1 ORDER BY seq", RUNNER
+        )
+        seq, report = rows[len(rows) // 2]["seq"], json.loads(rows[len(rows) // 2]["report"])
+        k, order = next((k, o) for k, o in enumerate(report["orders"]) if o["avg_price"])
+        was = Decimal(order["avg_price"])
+        now = was + Decimal("0.01")
+        await con.execute(
+            "UPDATE runner_batches SET report = jsonb_set(report, $3::text[], to_jsonb($4::text))"
+            " WHERE runner = $1 AND seq = $2",
+            RUNNER, seq, ["orders", str(k), "avg_price"], str(now),
+        )  # fmt: skip
+    finally:
+        await con.close()
+    q = Decimal("1e-8")
+    return order["client_id"], str(was.quantize(q)), str(now.quantize(q))
+
+
+@pytest.mark.pg
+def test_parity_report_names_the_one_altered_fill(parity_runs: ParityRuns):
+    dsn = parity_runs.b.env.dsn
+    cid, was, now = asyncio.run(_alter_one_fill(dsn))
+    report = _report(parity_runs, dsn)
+    assert report.divergences == {"decisions": 0, "orders": 0, "fills": 1, "pnl": 0}
+    first = report.first
+    assert first is not None
+    assert (first.kind, first.client_id, first.field) == ("fills", cid, "avg_price")
+    assert (first.live, first.replay) == (now, was)
+    assert cid in report.summary()
