@@ -14,7 +14,9 @@ import json
 from decimal import Decimal
 
 import asyncpg
+import dagster as dg
 import pytest
+from click.testing import CliRunner
 
 from rrr_live.backtest.parity import (
     Outcome,
@@ -24,8 +26,12 @@ from rrr_live.backtest.parity import (
     first_difference,
     order_record,
 )
+from rrr_live.config import get_settings
+from rrr_live.persistence.urls import ServerAddress
 from rrr_live.service.parity import parity_report
-from tests.live.parity.conftest import ParityRuns
+from rrr_pipelines.cli.main import cli
+from rrr_pipelines.defs.live_parity import parity_report as parity_asset
+from tests.live.parity.conftest import ParityRuns, RunnerRun
 from tests.live.parity.runner_live import RUNNER
 
 T = 1_700_000_001_000_000_000
@@ -79,8 +85,26 @@ def _report(runs: ParityRuns, dsn: str):
     return asyncio.run(parity_report(dsn, RUNNER, "", runs.registry_uri))
 
 
+@pytest.fixture
+def runner_db(pg_server: ServerAddress, monkeypatch: pytest.MonkeyPatch):
+    """Point the settings at a run's database and home, as the runner had them; no venue keys."""
+
+    def use(run: RunnerRun) -> None:
+        monkeypatch.setenv("RRR_HOME", str(run.env.home))
+        monkeypatch.setenv("RRR_DATABASE_URL", pg_server.url("postgres", "libpq"))
+        monkeypatch.setenv("RRR_RRR_DB", run.env.dsn.rsplit("/", 1)[1].split("?", 1)[0])
+        for name in ("RRR_VENUE_API_KEY", "RRR_VENUE_API_SECRET"):
+            monkeypatch.delenv(name, raising=False)  # the report sends nothing to the venue
+        get_settings.cache_clear()
+
+    yield use
+    get_settings.cache_clear()
+
+
 @pytest.mark.pg
-def test_parity_report_on_the_clean_capture_shows_no_divergence(parity_runs: ParityRuns):
+def test_parity_report_on_the_clean_capture_shows_no_divergence(
+    parity_runs: ParityRuns, runner_db, tmp_path
+):
     report = _report(parity_runs, parity_runs.a.env.dsn)
     assert report.first is None, report.summary()
     live = parity_runs.a.outcome
@@ -88,6 +112,28 @@ def test_parity_report_on_the_clean_capture_shows_no_divergence(parity_runs: Par
     assert report.counts["orders"] == len(live.orders)
     assert report.counts["fills"] == len([f for f in live.fills if f[0] < live.decisions[-1][0]])
     assert report.counts["fills"] > 50
+
+    # the command line: exit 0, one line, the JSON report
+    runner_db(parity_runs.a)
+    toml, out = str(parity_runs.a.toml), tmp_path / "report.json"
+    args = ["live", "parity-report", "--config", toml]
+    result = CliRunner().invoke(cli, [*args, "--json", str(out)])
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith("no divergence") and result.stdout.count("\n") == 1
+    assert json.loads(out.read_text())["counts"] == report.counts
+    bad = CliRunner().invoke(cli, [*args, "--session", "x"])
+    assert bad.exit_code == 2
+    assert bad.stdout == ""
+    assert bad.stderr.endswith("Error: runner 'par' journaled no batch in session 'x'\n")
+
+    # the Dagster asset: the counts as metadata, the no_divergence check passes
+    run_config = {"ops": {"parity_report": {"config": {"config_path": toml}}}}
+    res = dg.materialize([parity_asset], run_config=run_config)
+    mat = res.asset_materializations_for_node("parity_report")[0]
+    assert mat.metadata["divergences_fills"].value == 0
+    assert mat.metadata["compared_fills"].value == report.counts["fills"]
+    (check,) = res.get_asset_check_evaluations()
+    assert check.passed
 
 
 async def _alter_one_fill(dsn: str) -> tuple[str, str, str]:
@@ -116,7 +162,7 @@ async def _alter_one_fill(dsn: str) -> tuple[str, str, str]:
 
 
 @pytest.mark.pg
-def test_parity_report_names_the_one_altered_fill(parity_runs: ParityRuns):
+def test_parity_report_names_the_one_altered_fill(parity_runs: ParityRuns, runner_db):
     dsn = parity_runs.b.env.dsn
     cid, was, now = asyncio.run(_alter_one_fill(dsn))
     report = _report(parity_runs, dsn)
@@ -125,4 +171,9 @@ def test_parity_report_names_the_one_altered_fill(parity_runs: ParityRuns):
     assert first is not None
     assert (first.kind, first.client_id, first.field) == ("fills", cid, "avg_price")
     assert (first.live, first.replay) == (now, was)
-    assert cid in report.summary()
+
+    runner_db(parity_runs.b)
+    result = CliRunner().invoke(cli, ["live", "parity-report", "--config", str(parity_runs.b.toml)])
+    assert result.exit_code == 1
+    assert result.stdout.count("\n") == 1 and result.stdout.startswith("divergence: 1 fills")
+    assert f"{cid}: avg_price live {now} != replay {was}" in result.stdout
