@@ -25,10 +25,17 @@ from rrr_live.backtest.parity import (
     fill_record,
     first_difference,
     order_record,
+    tick_frame,
 )
+from rrr_live.backtest.ticks import prepare_ticks
 from rrr_live.config import get_settings
+from rrr_live.domain.events import TradeTick
+from rrr_live.domain.instrument import Instrument
+from rrr_live.domain.market import BookUpdate, BookUpdateKind
+from rrr_live.domain.orders import Side
+from rrr_live.persistence.journal.replay import CaptureError
 from rrr_live.persistence.urls import ServerAddress
-from rrr_live.service.parity import parity_report
+from rrr_live.service.parity import parity_report, replay_config
 from rrr_pipelines.cli.main import cli
 from rrr_pipelines.defs.live_parity import parity_report as parity_asset
 from tests.live.parity.conftest import ParityRuns, RunnerRun
@@ -79,6 +86,35 @@ def test_compare_names_the_first_divergent_record_field_and_client_id():
     assert report.first.replay is None
     assert report.divergences["pnl"] == 1  # the equity path ends elsewhere
     assert first_difference(_outcome(), gone, "live", "replay").startswith("decisions[1]: live")
+
+
+def test_tick_frame_keeps_the_receive_order_and_dates_rest_snapshots():
+    inst = {"AAA": Instrument.create("AAA", "0.01", "0.01")}
+    snap, diff = BookUpdateKind.SNAPSHOT, BookUpdateKind.DIFF
+    events = [
+        BookUpdate(snap, "AAA", 0, ((10000, 5),), ((10001, 7),), 9, 9),  # REST: no event time
+        TradeTick(T, "AAA", 10001, 3, Side.BUY, 1),
+        BookUpdate(diff, "AAA", T + 5, ((10000, 0),), (), 10, 10),
+        BookUpdate(snap, "AAA", 0, (), (), 11, 11),  # a resync that found an empty book
+        TradeTick(T + 9, "ZZZ", 1, 1, Side.SELL, 2),  # not in the universe
+    ]
+    frame = tick_frame(events, inst)
+    assert frame.to_numpy().tolist() == [
+        [T, "AAA", "snapshot", "bid", 100.0, 0.05],
+        [T, "AAA", "snapshot", "ask", 100.01, 0.07],
+        [T, "AAA", "trade", "buy", 100.01, 0.03],
+        [T + 5, "AAA", "diff", "bid", 100.0, 0.0],
+        [T + 5, "AAA", "snapshot", "bid", 0.01, 0.0],
+    ]
+    messages = prepare_ticks(frame, ["AAA"], list(inst.values()))
+    assert [(t, kind, len(rows)) for t, _, kind, rows in messages] == [
+        (T, "snapshot", 2), (T, "trade", 1), (T + 5, "diff", 1), (T + 5, "snapshot", 0)
+    ]  # fmt: skip
+
+
+def test_a_session_without_commission_rates_cannot_be_replayed():
+    with pytest.raises(CaptureError, match="no commission rates"):
+        replay_config({"fees": {}, "cash": 1.0})
 
 
 def _report(runs: ParityRuns, dsn: str):
