@@ -55,7 +55,7 @@ from rrr_live.backtest.tick_loop import TickBacktest
 from rrr_live.config import get_settings
 from rrr_live.domain.bars import INTERVAL_NS
 from rrr_live.domain.instrument import Instrument
-from rrr_live.domain.market import Received
+from rrr_live.domain.market import BookUpdate, Received
 from rrr_live.errors import RRRError
 from rrr_live.execution.models import FeeModel
 from rrr_live.features.spec import FeatureSpec
@@ -144,7 +144,7 @@ def replay_batches(cap: RunnerCapture) -> list[list[ClosedBar]]:
     intake = Intake(BarBuilder(int(c["bar_interval_ns"])), c["universe"], market,
                     int(c["watermark_ns"]))  # fmt: skip
     batches = [b for rec in cap.received for b in intake.on_received(rec)]
-    last = max(int(r["ts_ns"]) for r in cap.reports if r["decision"] is not None)
+    last = max((int(r["ts_ns"]) for r in cap.reports if r["decision"] is not None), default=0)
     if cap.received:
         end = cap.received[-1]
         close = Received(end.session, end.seq + 1, end.recv_ns, end.venue,
@@ -194,7 +194,7 @@ def replay_config(c: Mapping[str, Any]) -> BacktestConfig:
         initial_cash=float(c["cash"]), strategy=StrategyConfig(**c["strategy"]),
         risk=_limits(c["risk"]),
         fees=FeeModel(maker_rate=float(fees.get("maker", 0)), taker_rate=float(fees["taker"])),
-        instruments=_instruments(c["venue"]), periods_per_year=86400.0,
+        instruments=_instruments(c["venue"]),
     )  # fmt: skip
 
 
@@ -202,10 +202,13 @@ def replay_capture(cap: RunnerCapture, model: LoadedEnsemble) -> Outcome:
     """The captured ticks through the tick backtest (see the module docstring).
 
     Raises:
-        CaptureError: no market data or no bar was captured.
+        CaptureError: no market data, no book (nothing to fill on) or no bar was captured.
     """
     if not cap.received:
         raise CaptureError(f"session {cap.session!r} journaled no market data")
+    if not any(isinstance(r.event, BookUpdate) for r in cap.received):
+        raise CaptureError(f"session {cap.session!r} journaled no book to fill orders on"
+                           " (binance: set [journal] book = true)")  # fmt: skip
     c = cap.config
     batches = replay_batches(cap)
     if not batches:

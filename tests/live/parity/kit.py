@@ -34,16 +34,12 @@ import pandas as pd
 
 from rrr_live.backtest.config import BacktestConfig
 from rrr_live.backtest.data import panel_from_bars
-from rrr_live.backtest.parity import (  # noqa: F401 - the kit's tests use them from here
+from rrr_live.backtest.parity import (  # noqa: F401 - Outcome, before, first_difference: re-exported
     ModelSignal,
     Outcome,
     backtest_outcome,
     before,
-    decision_record,
-    fill_record,
     first_difference,
-    order_record,
-    sha256_of,
 )
 from rrr_live.backtest.tick_loop import TickBacktest
 from rrr_live.domain.events import TradeTick

@@ -161,6 +161,8 @@ def test_parity_report_on_the_clean_capture_shows_no_divergence(
     assert bad.exit_code == 2
     assert bad.stdout == ""
     assert bad.stderr.endswith("Error: runner 'par' journaled no batch in session 'x'\n")
+    missing = CliRunner().invoke(cli, ["live", "parity-report", "--config", str(tmp_path / "no")])
+    assert missing.exit_code == 2 and "cannot read" in missing.stderr
 
     # the Dagster asset: the counts as metadata, the no_divergence check passes
     run_config = {"ops": {"parity_report": {"config": {"config_path": toml}}}}
