@@ -69,12 +69,14 @@ class Outcome:
         orders: ``[ts_ns, symbol, lots, status]`` per leg.
         fills: ``[ts_ns, symbol, lots, avg_price, fee]`` per filled order.
         client_ids: ``(ts_ns, symbol)`` -> the live client order id (not part of the hashes).
+        seqs: ``ts_ns`` -> the live batch sequence (not part of the hashes).
     """
 
     decisions: list[Record] = field(default_factory=list)
     orders: list[Record] = field(default_factory=list)
     fills: list[Record] = field(default_factory=list)
     client_ids: dict[tuple[int, str], str] = field(default_factory=dict)
+    seqs: dict[int, int] = field(default_factory=dict)
 
     def hashes(self) -> dict[str, str]:
         """sha256 of each canonical list."""
@@ -116,7 +118,7 @@ def fill_record(ts_ns: int, symbol: str, lots: int, avg_price: Decimal, fee: flo
 def before(outcome: Outcome, t: int) -> Outcome:
     """The same outcome with only the fills of orders decided before ``t`` (see the module)."""
     fills = [f for f in outcome.fills if f[0] < t]
-    return Outcome(outcome.decisions, outcome.orders, fills, outcome.client_ids)
+    return Outcome(outcome.decisions, outcome.orders, fills, outcome.client_ids, outcome.seqs)
 
 
 def first_difference(a: Outcome, b: Outcome, left: str = "runner", right: str = "backtest") -> str:
@@ -146,6 +148,7 @@ class Divergence:
     Attributes:
         kind: ``decisions``, ``orders``, ``fills`` or ``pnl``.
         ts_ns: Decision time of the record.
+        seq: The live batch sequence of that decision (0: none known).
         symbol: The order's symbol ('' for decisions and PnL).
         client_id: The live client order id ('' when none is known).
         field: The first differing field; ``"missing"`` when one side has no such record.
@@ -155,6 +158,7 @@ class Divergence:
 
     kind: str
     ts_ns: int
+    seq: int
     symbol: str
     client_id: str
     field: str
@@ -162,9 +166,10 @@ class Divergence:
     replay: Any
 
     def describe(self) -> str:
-        """One line: kind, time, symbol and client id, field, live vs replay."""
+        """One line: kind, time and batch, symbol and client id, field, live vs replay."""
         where = " ".join(x for x in (self.symbol, self.client_id) if x)
-        at = f"{self.kind} at {self.ts_ns}" + (f" {where}" if where else "")
+        batch = f" (batch {self.seq})" if self.seq else ""
+        at = f"{self.kind} at {self.ts_ns}{batch}" + (f" {where}" if where else "")
         return f"{at}: {self.field} live {self.live} != replay {self.replay}"
 
 
@@ -228,12 +233,14 @@ def _diverge(kind: str, x: Record | None, y: Record | None, live: Outcome) -> Di
         return None
     r = x if x is not None else y
     assert r is not None
+    ts = int(r[0])
     symbol = str(r[1]) if _KEY_LEN[kind] == 2 else ""
-    cid = live.client_ids.get((int(r[0]), symbol), "") if symbol else ""
+    cid = live.client_ids.get((ts, symbol), "") if symbol else ""
+    seq = live.seqs.get(ts, 0)
     if x is None or y is None:
-        return Divergence(kind, int(r[0]), symbol, cid, "missing", x, y)
+        return Divergence(kind, ts, seq, symbol, cid, "missing", x, y)
     name, a, b = next((n, p, q) for n, p, q in zip(FIELDS[kind], x, y, strict=True) if p != q)
-    return Divergence(kind, int(r[0]), symbol, cid, name, a, b)
+    return Divergence(kind, ts, seq, symbol, cid, name, a, b)
 
 
 # ------------------------------------------------------------------------------ the live records
@@ -256,6 +263,7 @@ def live_outcome(
         if d is None:
             continue
         ts = int(r["ts_ns"])
+        out.seqs[ts] = int(r["seq"])
         out.decisions.append(decision_record(ts, TradingState[d["state"]].value, d["equity"]))
         for s, lots, code in zip(d["sym"], d["lots"], d["codes"], strict=True):
             status = "sent" if code == DenyReason.OK else "denied"

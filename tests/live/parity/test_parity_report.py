@@ -50,6 +50,7 @@ def _outcome(price: str = "100.01", lots: int = 3) -> Outcome:
     out.orders += [order_record(T, "AAA", lots, "sent"), order_record(T, "BBB", -2, "denied")]
     out.fills.append(fill_record(T, "AAA", lots, Decimal(price), 0.3))
     out.client_ids[(T, "AAA")] = "par-1-0"
+    out.seqs.update({T: 1, T + 1: 2})
     return out
 
 
@@ -63,11 +64,14 @@ def test_compare_names_the_first_divergent_record_field_and_client_id():
     assert report.divergences == {"decisions": 0, "orders": 0, "fills": 1, "pnl": 0}
     first = report.first
     assert first is not None
-    assert (first.kind, first.symbol, first.client_id, first.field) == (
-        "fills", "AAA", "par-1-0", "avg_price"
+    assert (first.kind, first.seq, first.symbol, first.client_id, first.field) == (
+        "fills", 1, "AAA", "par-1-0", "avg_price"
     )  # fmt: skip
     assert (first.live, first.replay) == ("100.01000000", "100.02000000")
-    assert "par-1-0" in report.summary() and "avg_price" in report.summary()
+    assert report.summary() == (
+        "divergence: 1 fills; first: fills at 1700000001000000000 (batch 1) AAA par-1-0:"
+        " avg_price live 100.01000000 != replay 100.02000000"
+    )
 
     # at one decision time, orders come before fills; a record on one side only is "missing"
     other = _outcome(lots=4)
@@ -80,8 +84,8 @@ def test_compare_names_the_first_divergent_record_field_and_client_id():
     gone.decisions.pop()
     report = compare(_outcome(), gone)
     assert report.first is not None
-    assert (report.first.kind, report.first.ts_ns, report.first.field) == (
-        "decisions", T + 1, "missing"
+    assert (report.first.kind, report.first.ts_ns, report.first.seq, report.first.field) == (
+        "decisions", T + 1, 2, "missing"
     )  # fmt: skip
     assert report.first.replay is None
     assert report.divergences["pnl"] == 1  # the equity path ends elsewhere
@@ -174,10 +178,10 @@ def test_parity_report_on_the_clean_capture_shows_no_divergence(
     assert check.passed
 
 
-async def _alter_one_fill(dsn: str) -> tuple[str, str, str]:
+async def _alter_one_fill(dsn: str) -> tuple[int, str, str, str]:
     """Raise the average price of one filled order in the journal by one tick.
 
-    Returns its client id, the average price it had and the one it has now.
+    Returns its batch sequence, client id, the average price it had and the one it has now.
     """
     con = await asyncpg.connect(dsn)
     try:
@@ -196,18 +200,18 @@ async def _alter_one_fill(dsn: str) -> tuple[str, str, str]:
     finally:
         await con.close()
     q = Decimal("1e-8")
-    return order["client_id"], str(was.quantize(q)), str(now.quantize(q))
+    return seq, order["client_id"], str(was.quantize(q)), str(now.quantize(q))
 
 
 @pytest.mark.pg
 def test_parity_report_names_the_one_altered_fill(parity_runs: ParityRuns, runner_db):
     dsn = parity_runs.b.env.dsn
-    cid, was, now = asyncio.run(_alter_one_fill(dsn))
+    seq, cid, was, now = asyncio.run(_alter_one_fill(dsn))
     report = _report(parity_runs, dsn)
     assert report.divergences == {"decisions": 0, "orders": 0, "fills": 1, "pnl": 0}
     first = report.first
     assert first is not None
-    assert (first.kind, first.client_id, first.field) == ("fills", cid, "avg_price")
+    assert (first.kind, first.seq, first.client_id, first.field) == ("fills", seq, cid, "avg_price")
     assert (first.live, first.replay) == (now, was)
 
     runner_db(parity_runs.b)
