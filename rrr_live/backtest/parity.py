@@ -181,11 +181,13 @@ class ParityReport:
         counts: Records compared per kind (the union of both sides' keys).
         divergences: Divergent records per kind.
         first: The first divergent record (``None``: none).
+        notes: What the replay could not reproduce (e.g. a warm-up), for the operator.
     """
 
     counts: dict[str, int]
     divergences: dict[str, int]
     first: Divergence | None
+    notes: tuple[str, ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -204,10 +206,10 @@ class ParityReport:
         """JSON-ready form."""
         first = None if self.first is None else self.first.__dict__
         return {"ok": self.ok, "counts": self.counts, "divergences": self.divergences,
-                "first": first, "summary": self.summary()}  # fmt: skip
+                "first": first, "summary": self.summary(), "notes": list(self.notes)}  # fmt: skip
 
 
-def compare(live: Outcome, replay: Outcome) -> ParityReport:
+def compare(live: Outcome, replay: Outcome, notes: Iterable[str] = ()) -> ParityReport:
     """Align ``live`` and ``replay`` by key, count divergences per kind, name the first."""
     counts: dict[str, int] = {}
     diverged: dict[str, int] = {}
@@ -220,7 +222,7 @@ def compare(live: Outcome, replay: Outcome) -> ParityReport:
         counts[kind], diverged[kind] = len(keys), len(found)
         firsts += [(d.ts_ns, rank, d.symbol, d) for d in found]
     first = min(firsts, key=lambda f: f[:3])[3] if firsts else None
-    return ParityReport(counts, diverged, first)
+    return ParityReport(counts, diverged, first, tuple(notes))
 
 
 def _keyed(records: Iterable[Record], kind: str) -> dict[tuple[Any, ...], Record]:

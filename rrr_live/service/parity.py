@@ -98,6 +98,7 @@ def session_payload(
         "risk": cfg.limits(),
         "model": {"name": cfg.model.name, "version": version},
         "protocol": cfg.feed.protocol,
+        "warmup_source": cfg.runner.warmup_source,
     }  # fmt: skip
 
 
@@ -228,12 +229,26 @@ def capture_outcome(cap: RunnerCapture) -> Outcome:
     return live_outcome(cap.reports, cap.config["universe"], lots)
 
 
+def notes_of(cap: RunnerCapture) -> list[str]:
+    """What the replay does not reproduce in this session (it starts flat and cold)."""
+    notes = []
+    if cap.earlier_batches:
+        notes.append(
+            f"the session follows {cap.earlier_batches} batches of earlier sessions: "
+            "the positions it restored and its warm-up on their bars are not replayed"
+        )
+    if cap.config.get("warmup_source"):
+        notes.append(f"the session warmed up on published bars "
+                     f"({cap.config['warmup_source']}): the replay starts cold")  # fmt: skip
+    return notes
+
+
 def report_of(cap: RunnerCapture, model: LoadedEnsemble) -> ParityReport:
     """Replay ``cap`` with ``model`` and compare (fills up to the last decision: see parity)."""
     live = capture_outcome(cap)
     replay = replay_capture(cap, model)
     last = live.decisions[-1][0] if live.decisions else 0
-    return compare(before(live, last), before(replay, last))
+    return compare(before(live, last), before(replay, last), notes_of(cap))
 
 
 async def load_version(

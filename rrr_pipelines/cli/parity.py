@@ -49,6 +49,8 @@ def parity_report(config: Path, session: str, json_out: Path | None) -> None:
     if json_out is not None:
         json_out.parent.mkdir(parents=True, exist_ok=True)
         json_out.write_text(json.dumps(report.to_dict(), indent=2, default=str) + "\n")
+    for note in report.notes:
+        click.echo(f"Note: {note}", err=True)
     click.echo(report.summary())
     if not report.ok:
         sys.exit(EXIT_DIVERGED)

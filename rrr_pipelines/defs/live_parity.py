@@ -53,6 +53,7 @@ def parity_report(
     first = report.first
     metadata: dict[str, Any] = {
         "summary": report.summary(),
+        "notes": dg.MetadataValue.json(list(report.notes)),
         "first_divergence": dg.MetadataValue.json(first.__dict__ if first else {}),
         **{f"divergences_{k}": n for k, n in report.divergences.items()},
         **{f"compared_{k}": n for k, n in report.counts.items()},

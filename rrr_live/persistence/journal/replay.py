@@ -43,6 +43,8 @@ class RunnerCapture:
         received: Market events of those feed sessions, in receive order.
         reports: Batch reports, in sequence order.
         versions: Model versions that decided its batches ('' left out), in order of use.
+        earlier_batches: Batches the runner journaled before this session (a restart: it
+            restored their positions and warmed up on their bars).
     """
 
     runner: str
@@ -52,13 +54,15 @@ class RunnerCapture:
     received: list[Received] = field(default_factory=list)
     reports: list[dict[str, Any]] = field(default_factory=list)
     versions: list[str] = field(default_factory=list)
+    earlier_batches: int = 0
 
 
 _LATEST = "SELECT session FROM runner_batches WHERE runner = $1 ORDER BY seq DESC LIMIT 1"
 _EVENTS = """SELECT payload FROM runner_events
     WHERE runner = $1 AND session = $2 AND kind = 'session' ORDER BY id"""
-_BATCHES = """SELECT version, report FROM runner_batches
+_BATCHES = """SELECT seq, version, report FROM runner_batches
     WHERE runner = $1 AND session = $2 ORDER BY seq"""
+_EARLIER = "SELECT count(*) FROM runner_batches WHERE runner = $1 AND seq < $2 AND session <> $3"
 
 
 async def read_capture(con: asyncpg.Connection, runner: str, session: str = "") -> RunnerCapture:
@@ -83,6 +87,7 @@ async def read_capture(con: asyncpg.Connection, runner: str, session: str = "") 
     cap.feed_sessions = [str(p["feed_session"]) for p in payloads if "feed_session" in p]
     cap.received = await _market(con, cap.feed_sessions)
     cap.reports = [json.loads(r["report"]) for r in batches]
+    cap.earlier_batches = int(await con.fetchval(_EARLIER, runner, batches[0]["seq"], session))
     for r in batches:
         if r["version"] and r["version"] not in cap.versions:
             cap.versions.append(str(r["version"]))

@@ -33,9 +33,9 @@ from rrr_live.domain.events import TradeTick
 from rrr_live.domain.instrument import Instrument
 from rrr_live.domain.market import BookUpdate, BookUpdateKind
 from rrr_live.domain.orders import Side
-from rrr_live.persistence.journal.replay import CaptureError
+from rrr_live.persistence.journal.replay import CaptureError, RunnerCapture
 from rrr_live.persistence.urls import ServerAddress
-from rrr_live.service.parity import parity_report, replay_config
+from rrr_live.service.parity import notes_of, parity_report, replay_config
 from rrr_pipelines.cli.main import cli
 from rrr_pipelines.defs.live_parity import parity_report as parity_asset
 from tests.live.parity.conftest import ParityRuns, RunnerRun
@@ -121,6 +121,14 @@ def test_a_session_without_commission_rates_cannot_be_replayed():
         replay_config({"fees": {}, "cash": 1.0})
 
 
+def test_what_the_replay_cannot_reproduce_is_noted():
+    assert notes_of(RunnerCapture("par", "s", {"warmup_source": ""})) == []
+    restarted = RunnerCapture("par", "s2", {"warmup_source": "binance"}, earlier_batches=7)
+    notes = notes_of(restarted)
+    assert len(notes) == 2
+    assert "7 batches of earlier sessions" in notes[0] and "binance" in notes[1]
+
+
 def _report(runs: ParityRuns, dsn: str):
     return asyncio.run(parity_report(dsn, RUNNER, "", runs.registry_uri))
 
@@ -147,6 +155,7 @@ def test_parity_report_on_the_clean_capture_shows_no_divergence(
 ):
     report = _report(parity_runs, parity_runs.a.env.dsn)
     assert report.first is None, report.summary()
+    assert report.notes == ()  # a first session, no warm-up: all of it is replayed
     live = parity_runs.a.outcome
     assert report.counts["decisions"] == len(live.decisions) == 50
     assert report.counts["orders"] == len(live.orders)
