@@ -8,8 +8,9 @@ decision time (the bar close):
   decimals of 1e-8, the simulation keeps the float);
 * ``orders`` – ``[ts_ns, symbol, signed lots, "sent" | "denied"]``: every leg the decision
   step produced, with the risk outcome;
-* ``fills`` – ``[ts_ns, symbol, signed filled lots, average price (1e-8), fee (1e-6)]``: the
-  fills of one order, summed.
+* ``fills`` – ``[ts_ns, symbol, signed filled lots, average price (1e-8), fee (1e-8)]``: the
+  fills of one order, summed; each fill's fee is on the venue's 1e-8 grid (as Binance states
+  commissions: the replay's fees are put on it fill by fill), so a sum never rounds apart.
 
 :func:`compare` aligns two outcomes by key (decision time; decision time and symbol for orders
 and fills), counts the divergent records per kind and names the first one (earliest decision
@@ -49,6 +50,7 @@ from rrr_live.risk.state import TradingState
 from rrr_live.strategy.history import BarPanel, HistoryView
 
 Record = list[Any]
+WarmBar = tuple[str, int, float, float, float, float, float]  # symbol, close ns, o, h, l, c, v
 KINDS = ("decisions", "orders", "fills", "pnl")
 FIELDS: dict[str, tuple[str, ...]] = {
     "decisions": ("ts_ns", "state", "equity"),
@@ -57,6 +59,7 @@ FIELDS: dict[str, tuple[str, ...]] = {
     "pnl": ("ts_ns", "pnl"),
 }
 _KEY_LEN = {"decisions": 1, "orders": 2, "fills": 2, "pnl": 0}
+_Q8 = Decimal("1e-8")
 
 
 # ---------------------------------------------------------------------------- canonical records
@@ -110,9 +113,14 @@ def order_record(ts_ns: int, symbol: str, lots: int, status: str) -> Record:
     return [ts_ns, symbol, lots, status]
 
 
-def fill_record(ts_ns: int, symbol: str, lots: int, avg_price: Decimal, fee: float) -> Record:
+def fill_record(ts_ns: int, symbol: str, lots: int, avg_price: Decimal, fee: Decimal) -> Record:
     """The fills of one order: its time, symbol, signed filled lots, average price, fee."""
-    return [ts_ns, symbol, lots, str(avg_price.quantize(Decimal("1e-8"))), f"{float(fee):.6f}"]
+    return [ts_ns, symbol, lots, str(avg_price.quantize(_Q8)), str(fee.quantize(_Q8))]
+
+
+def venue_fee(fee: float) -> Decimal:
+    """A simulated fill's fee as the venue states it: on the 1e-8 grid (half even)."""
+    return Decimal(repr(float(fee))).quantize(_Q8)
 
 
 def before(outcome: Outcome, t: int) -> Outcome:
@@ -277,7 +285,7 @@ def live_outcome(
                 continue
             sign = 1 if o["side"] == "BUY" else -1
             lots = sign * int(filled / lot_size[o["symbol"]])
-            avg, fee = Decimal(o["avg_price"]), float(o["commission"])
+            avg, fee = Decimal(o["avg_price"]), Decimal(o["commission"])
             out.fills.append(fill_record(ts, o["symbol"], lots, avg, fee))
     return out
 
@@ -306,7 +314,7 @@ def backtest_outcome(
         sign = 1 if grp["side"].iloc[0] == "buy" else -1
         avg = Decimal(notional) / n * instruments[symbol].tick_size
         out.fills.append(fill_record(pd.Timestamp(ts_of[oid]).value, symbol, sign * n, avg,
-                                     float(grp["fee"].sum())))  # fmt: skip
+                                     sum(map(venue_fee, grp["fee"]), Decimal(0))))  # fmt: skip
     return out
 
 
@@ -390,21 +398,44 @@ class ModelSignal:
             out[r0:r1] = self._batch(panel, r0, r1)
         return out
 
+    def warm(self, groups: Iterable[Sequence[WarmBar]]) -> None:
+        """Feed bars to the features and windows without scoring (the runner's warm-up).
+
+        Args:
+            groups: Bars closing at one time each, oldest first; symbols outside the
+                universe are left out.
+        """
+        index = {s: i for i, s in enumerate(self.universe)}
+        for group in groups:
+            bars = sorted((b for b in group if b[0] in index), key=lambda b: index[b[0]])
+            if bars:
+                cols = list(zip(*bars, strict=True))
+                idx = np.array([index[s] for s in cols[0]], dtype=np.int64)
+                self._push(self._update(list(cols[0]), idx, cols[1:]), idx)
+
+    def _update(
+        self, names: list[str], idx: npt.NDArray[np.int64], cols: Sequence[Sequence[Any]]
+    ) -> npt.NDArray[np.float32]:
+        ts, o, h, lo, c, v = (list(x) for x in cols)
+        self.engine.update_batch(names, ts_ns=ts, open_=o, high=h, low=lo, close=c, volume=v)
+        return np.asarray(self.engine.features(names), dtype=np.float32)
+
+    def _push(self, feats: npt.NDArray[np.float32], idx: npt.NDArray[np.int64]) -> None:
+        finite = np.isfinite(feats).all(axis=1)  # warm-up rows never enter a window
+        if finite.any():
+            self.window.push(feats[finite], idx[finite])
+
     def _batch(self, panel: BarPanel, r0: int, r1: int) -> npt.NDArray[np.float64]:
         idx = panel.symbol_id[r0:r1]
         names = [self.universe[i] for i in idx.tolist()]
-        self.engine.update_batch(
-            names, ts_ns=panel.close_ns[r0:r1].tolist(), open_=panel.open[r0:r1].tolist(),
-            high=panel.high[r0:r1].tolist(), low=panel.low[r0:r1].tolist(),
-            close=panel.close[r0:r1].tolist(), volume=panel.volume[r0:r1].tolist(),
-        )  # fmt: skip
-        feats = np.asarray(self.engine.features(names), dtype=np.float32)
+        cols = [a[r0:r1].tolist() for a in (panel.close_ns, panel.open, panel.high, panel.low,
+                                            panel.close, panel.volume)]  # fmt: skip
+        feats = self._update(names, idx, cols)
         self.past.append(feats)
         if self.lag:
             feats = self.past[max(0, len(self.past) - 1 - self.lag)]
         finite = np.isfinite(feats).all(axis=1)
-        if finite.any():
-            self.window.push(feats[finite], idx[finite])
+        self._push(feats, idx)
         usable = finite & self.window.ready(idx)
         wins = self.window.windows(idx)  # as the inference worker: rows or windows, not both
         rows = None if self.model.needs_windows else feats

@@ -217,8 +217,9 @@ async def assemble(
         logger.info("risk state restored from the journal: %s", restored)
     await _restore_positions(rj, trader)
     market = await _market_instruments(cfg, facts.universe)
+    depth = facts.spec.warmup_bars() + facts.window + 1  # warm-up bars per symbol
     rj.event("session", 0, session_payload(cfg, facts.version, venue.instruments, market, cash,
-                                           await fee_rates(rest)))  # fmt: skip
+                                           await fee_rates(rest), depth))  # fmt: skip
     feed = _feed(cfg, market, metrics)
     stack.push_async_callback(feed.aclose)
     writer = await _journal_writer(cfg, dsn, cache, metrics, stack)
@@ -226,7 +227,6 @@ async def assemble(
     async def before_first(end_ns: int) -> None:
         src = WarmupSource(dsn, cfg.runner.name, cfg.runner.warmup_source, facts.interval,
                            cfg.bar_interval_ns)  # fmt: skip
-        depth = facts.spec.warmup_bars() + facts.window + 1
         report = await warm_up(trader, pool, src, end_ns, depth)
         logger.info("warm-up: %s", report)
 

@@ -31,7 +31,7 @@ import math
 import os
 import shutil
 import tempfile
-from collections.abc import Awaitable, Callable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -67,6 +67,7 @@ from rrr_live.risk.limits import RiskLimits
 from rrr_live.service.bars import BarBuilder, ClosedBar
 from rrr_live.service.config import LiveConfig, load_config
 from rrr_live.service.intake import BarClosedSignal, Intake
+from rrr_live.service.warmup import WarmupSource, warmup_groups
 from rrr_live.strategy.sizing import StrategyConfig
 from rrr_live.venue.rest import SignedRest
 
@@ -83,6 +84,7 @@ def session_payload(
     market: Mapping[str, Instrument],
     cash: float,
     fees: Mapping[str, str],
+    warmup_depth: int,
 ) -> dict[str, Any]:
     """The session's configuration event (what a replay needs; no secrets)."""
     return {
@@ -99,6 +101,7 @@ def session_payload(
         "model": {"name": cfg.model.name, "version": version},
         "protocol": cfg.feed.protocol,
         "warmup_source": cfg.runner.warmup_source,
+        "warmup_depth": warmup_depth,
     }  # fmt: skip
 
 
@@ -199,8 +202,13 @@ def replay_config(c: Mapping[str, Any]) -> BacktestConfig:
     )  # fmt: skip
 
 
-def replay_capture(cap: RunnerCapture, model: LoadedEnsemble) -> Outcome:
+def replay_capture(
+    cap: RunnerCapture, model: LoadedEnsemble, warm: Sequence[Sequence[ClosedBar]] = ()
+) -> Outcome:
     """The captured ticks through the tick backtest (see the module docstring).
+
+    ``warm``: the runner's warm-up bars (:func:`warmup_bars`), fed to the features and windows
+    before the first decision.
 
     Raises:
         CaptureError: no market data, no book (nothing to fill on) or no bar was captured.
@@ -218,7 +226,10 @@ def replay_capture(cap: RunnerCapture, model: LoadedEnsemble) -> Outcome:
     spec = FeatureSpec.from_dict(model.manifest.feature_spec)
     config = replay_config(c)
     ticks = tick_frame((r.event for r in cap.received), _instruments(c["market"]))
-    loop = TickBacktest(panel, ModelSignal(model, panel.symbols, spec), config, ticks)
+    signal = ModelSignal(model, panel.symbols, spec)
+    signal.warm([(b.symbol, b.end_ns, b.open, b.high, b.low, b.close, b.volume)
+                 for b in g if not b.gapped] for g in warm)  # fmt: skip
+    loop = TickBacktest(panel, signal, config, ticks)
     result = loop.run()
     return backtest_outcome(result.orders, result.fills, result.equity, _instruments(c["venue"]))
 
@@ -234,19 +245,35 @@ def notes_of(cap: RunnerCapture) -> list[str]:
     notes = []
     if cap.earlier_batches:
         notes.append(
-            f"the session follows {cap.earlier_batches} batches of earlier sessions: "
-            "the positions it restored and its warm-up on their bars are not replayed"
+            f"the session follows {cap.earlier_batches} batches of earlier sessions:"
+            " the positions it restored are not replayed (the replay starts flat)"
         )
-    if cap.config.get("warmup_source"):
-        notes.append(f"the session warmed up on published bars "
-                     f"({cap.config['warmup_source']}): the replay starts cold")  # fmt: skip
+    if "warmup_depth" not in cap.config:
+        notes.append("the session journaled no warm-up depth: the replay starts cold")
     return notes
 
 
-def report_of(cap: RunnerCapture, model: LoadedEnsemble) -> ParityReport:
+async def warmup_bars(dsn: str, cap: RunnerCapture) -> list[list[ClosedBar]]:
+    """The bars the runner warmed up on before its first decision (the runner's own rule)."""
+    c = cap.config
+    depth = int(c.get("warmup_depth", 0))
+    first = next((int(r["ts_ns"]) for r in cap.reports if r["decision"] is not None), 0)
+    if depth <= 0 or not first:
+        return []
+    interval_ns = int(c["bar_interval_ns"])
+    src = WarmupSource(dsn, cap.runner, str(c.get("warmup_source", "")), _label(interval_ns),
+                       interval_ns)  # fmt: skip
+    async with asyncpg.create_pool(dsn, min_size=1, max_size=1) as pool:
+        groups, _ = await warmup_groups(pool, src, c["universe"], first, depth)
+    return groups
+
+
+def report_of(
+    cap: RunnerCapture, model: LoadedEnsemble, warm: Sequence[Sequence[ClosedBar]] = ()
+) -> ParityReport:
     """Replay ``cap`` with ``model`` and compare (fills up to the last decision: see parity)."""
     live = capture_outcome(cap)
-    replay = replay_capture(cap, model)
+    replay = replay_capture(cap, model, warm)
     last = live.decisions[-1][0] if live.decisions else 0
     return compare(before(live, last), before(replay, last), notes_of(cap))
 
@@ -283,9 +310,11 @@ async def parity_report(dsn: str, runner: str, session: str, registry_url: str) 
     finally:
         await client.aclose()
         shutil.rmtree(work, ignore_errors=True)
-    logger.info("replaying %s: %d batches, %d market events, model v%s", cap.session,
-                len(cap.reports), len(cap.received), cap.versions[0])  # fmt: skip
-    return await asyncio.to_thread(report_of, cap, model)
+    warm = await warmup_bars(dsn, cap)
+    logger.info("replaying %s: %d batches, %d market events, %d warm-up bar closes, model v%s",
+                cap.session, len(cap.reports), len(cap.received), len(warm),
+                cap.versions[0])  # fmt: skip
+    return await asyncio.to_thread(report_of, cap, model, warm)
 
 
 class _NoSecrets(Mapping[str, str]):

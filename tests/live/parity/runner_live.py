@@ -91,14 +91,16 @@ def runner_env(pg: ServerAddress, tmp: Path, monkeypatch: pytest.MonkeyPatch) ->
     return RunnerEnv(pg.url(db_name, "libpq"), tmp / "home")
 
 
-def runner_toml(path: Path, exchange_url: str, registry_url: str, model_name: str) -> Path:
+def runner_toml(
+    path: Path, exchange_url: str, registry_url: str, model_name: str, warmup_source: str = ""
+) -> Path:
     """The runner's configuration: the backtest side's cash, strategy and limits."""
     ws = exchange_url.replace("http://", "ws://")
     strategy = {k: getattr(STRATEGY, k) for k in
                 ("mode", "score_scale", "max_weight", "max_gross_leverage")}  # fmt: skip
     lines = [
         "[runner]", f'name = "{RUNNER}"', "bar_interval_s = 1", "watermark_s = 2",
-        f'cache_dir = "{path.parent / "cache"}"',
+        f'cache_dir = "{path.parent / "cache"}"', f'warmup_source = "{warmup_source}"',
         "[feed]", f'url = "{ws}"', "lockstep = true",
         "[venue]", f'url = "{exchange_url}"', f"initial_cash = {INITIAL_CASH}",
         "[model]", f'registry_url = "{registry_url}"', f'name = "{model_name}"',
@@ -113,13 +115,20 @@ def runner_toml(path: Path, exchange_url: str, registry_url: str, model_name: st
 
 
 async def run_assembled_runner(
-    tape: Tape, env: RunnerEnv, registry_url: str, model_name: str, tmp: Path
+    tape: Tape,
+    env: RunnerEnv,
+    registry_url: str,
+    model_name: str,
+    tmp: Path,
+    warmup_source: str = "",
 ) -> Outcome:
     """Serve ``tape`` in lockstep, run the assembled runner over it, read its journal."""
     symbols = sorted(tape.symbols)
     async with ExchangeServer(tape, lockstep=True, send_time=True,
                               paper=paper_config(symbols)) as ex:  # fmt: skip
-        cfg = load_config(runner_toml(tmp / "runner.toml", ex.http_url, registry_url, model_name))
+        toml = runner_toml(tmp / "runner.toml", ex.http_url, registry_url, model_name,
+                           warmup_source)  # fmt: skip
+        cfg = load_config(toml)
         stopper = asyncio.create_task(_stop_when_finished(ex))
         assert await asyncio.wait_for(run_live(cfg), 120) == 0
         await stopper

@@ -26,6 +26,7 @@ from rrr_live.backtest.parity import (
     first_difference,
     order_record,
     tick_frame,
+    venue_fee,
 )
 from rrr_live.backtest.ticks import prepare_ticks
 from rrr_live.config import get_settings
@@ -33,9 +34,10 @@ from rrr_live.domain.events import TradeTick
 from rrr_live.domain.instrument import Instrument
 from rrr_live.domain.market import BookUpdate, BookUpdateKind
 from rrr_live.domain.orders import Side
-from rrr_live.persistence.journal.replay import CaptureError, RunnerCapture
+from rrr_live.models import load_model
+from rrr_live.persistence.journal.replay import CaptureError, RunnerCapture, read_capture
 from rrr_live.persistence.urls import ServerAddress
-from rrr_live.service.parity import notes_of, parity_report, replay_config
+from rrr_live.service.parity import notes_of, parity_report, replay_config, report_of
 from rrr_pipelines.cli.main import cli
 from rrr_pipelines.defs.live_parity import parity_report as parity_asset
 from tests.live.parity.conftest import ParityRuns, RunnerRun
@@ -48,13 +50,15 @@ def _outcome(price: str = "100.01", lots: int = 3) -> Outcome:
     out = Outcome()
     out.decisions += [decision_record(T, "active", 1000.0), decision_record(T + 1, "active", 999.5)]
     out.orders += [order_record(T, "AAA", lots, "sent"), order_record(T, "BBB", -2, "denied")]
-    out.fills.append(fill_record(T, "AAA", lots, Decimal(price), 0.3))
+    out.fills.append(fill_record(T, "AAA", lots, Decimal(price), venue_fee(0.1 + 0.2)))
     out.client_ids[(T, "AAA")] = "par-1-0"
     out.seqs.update({T: 1, T + 1: 2})
     return out
 
 
 def test_compare_names_the_first_divergent_record_field_and_client_id():
+    assert venue_fee(0.1 + 0.2) == Decimal("0.3")  # the float's noise is off the 1e-8 grid
+    assert str(venue_fee(0.0244325)) == "0.02443250"
     same = compare(_outcome(), _outcome())
     assert same.ok and same.first is None
     assert same.counts == {"decisions": 2, "orders": 2, "fills": 1, "pnl": 1}
@@ -122,11 +126,11 @@ def test_a_session_without_commission_rates_cannot_be_replayed():
 
 
 def test_what_the_replay_cannot_reproduce_is_noted():
-    assert notes_of(RunnerCapture("par", "s", {"warmup_source": ""})) == []
-    restarted = RunnerCapture("par", "s2", {"warmup_source": "binance"}, earlier_batches=7)
+    assert notes_of(RunnerCapture("par", "s", {"warmup_depth": 5})) == []
+    restarted = RunnerCapture("par", "s2", {}, earlier_batches=7)  # an older runner's journal
     notes = notes_of(restarted)
     assert len(notes) == 2
-    assert "7 batches of earlier sessions" in notes[0] and "binance" in notes[1]
+    assert "7 batches of earlier sessions" in notes[0] and "no warm-up depth" in notes[1]
 
 
 def _report(runs: ParityRuns, dsn: str):
@@ -228,3 +232,31 @@ def test_parity_report_names_the_one_altered_fill(parity_runs: ParityRuns, runne
     assert result.exit_code == 1
     assert result.stdout.count("\n") == 1 and result.stdout.startswith("divergence: 1 fills")
     assert f"{cid}: avg_price live {now} != replay {was}" in result.stdout
+
+
+@pytest.mark.pg
+def test_parity_report_replays_the_warm_up_on_published_bars(
+    parity_runs: ParityRuns, warm_run: RunnerRun
+):
+    report = _report(parity_runs, warm_run.env.dsn)
+    assert report.first is None, report.summary()
+    assert report.notes == ()
+    cold = parity_runs.a.outcome
+    assert warm_run.outcome.orders[0][0] < cold.orders[0][0]  # warm features: it traded sooner
+    assert report.counts["orders"] == len(warm_run.outcome.orders)
+
+    # replayed cold, the same capture diverges at the first warm decision's orders
+    cap = asyncio.run(_capture(warm_run.env.dsn))
+    cold_report = report_of(cap, load_model(parity_runs.model_dir))
+    assert cold_report.first is not None
+    assert (cold_report.first.kind, cold_report.first.ts_ns) == (
+        "orders", warm_run.outcome.orders[0][0]
+    )  # fmt: skip
+
+
+async def _capture(dsn: str) -> RunnerCapture:
+    con = await asyncpg.connect(dsn)
+    try:
+        return await read_capture(con, RUNNER)
+    finally:
+        await con.close()
