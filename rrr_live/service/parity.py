@@ -4,7 +4,7 @@ What the runner journals for it (called by :mod:`rrr_live.service.assemble`):
 
 * :func:`session_payload` – the session's configuration event: bar interval, watermark,
   universe, both instrument grids (market data and orders), cash, the venue's commission rates,
-  strategy, risk limits, model name and version;
+  strategy, risk limits, model name and version, warm-up source and depth;
 * :func:`tap_feed_sessions` – one event per feed session it reads (its market data is journaled
   under that feed session id).
 
@@ -13,13 +13,15 @@ the runner's own :class:`~rrr_live.service.intake.Intake` (trades → event-time
 batches, feed gaps included), closing the last bars at the runner's last decision time, and the
 batches through :class:`~rrr_live.backtest.tick_loop.TickBacktest` with the same model version
 (downloaded from the registry and loaded as the runner loads it: the safe loader, never
-unpickling), strategy, limits, cash and fees; its venue simulation fills the orders on the
-captured book. :func:`parity_report` compares that with what the runner did (its batch reports
-and the venue's answers journaled with them) and names the first divergent event
-(:func:`rrr_live.backtest.parity.compare`).
+unpickling), strategy, limits, cash and fees, after the same warm-up (the bars the runner's
+:func:`~rrr_live.service.warmup.warmup_groups` rule gives, fed to the features and windows); its
+venue simulation fills the orders on the captured book. :func:`parity_report` compares that
+with what the runner did (its batch reports and the venue's answers journaled with them) and
+names the first divergent event (:func:`rrr_live.backtest.parity.compare`).
 
-Not replayed: a session that warmed up from earlier bars or restored positions (the replay
-starts flat and cold), and a session whose champion changed mid-run (refused).
+Not replayed: the positions a restarted session restored (the replay starts flat; the report
+notes it), and a session whose champion changed mid-run (refused). A Binance runner journals
+the book only with ``[journal] book = true``; without a book there is nothing to fill on.
 """
 
 from __future__ import annotations
