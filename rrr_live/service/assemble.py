@@ -67,6 +67,7 @@ from rrr_live.service.journal_sink import (
     replay_fills,
     write_json_atomic,
 )
+from rrr_live.service.parity import fee_rates, session_payload, tap_feed_sessions
 from rrr_live.service.runner_metrics import RunnerGauges
 from rrr_live.service.trader import BatchReport, Trader, TraderParts
 from rrr_live.service.warmup import WarmupSource, warm_up
@@ -224,6 +225,9 @@ async def assemble(
         logger.info("risk state restored from the journal: %s", restored)
     await _restore_positions(rj, trader)
     market = await _market_instruments(cfg, facts.universe)
+    depth = facts.spec.warmup_bars() + facts.window + 1  # warm-up bars per symbol
+    rj.event("session", 0, session_payload(cfg, facts.version, venue.instruments, market, cash,
+                                           await fee_rates(rest), depth))  # fmt: skip
     feed = _feed(cfg, market, metrics)
     stack.push_async_callback(feed.aclose)
     writer = await _journal_writer(cfg, dsn, cache, metrics, stack)
@@ -231,7 +235,6 @@ async def assemble(
     async def before_first(end_ns: int) -> None:
         src = WarmupSource(dsn, cfg.runner.name, cfg.runner.warmup_source, facts.interval,
                            cfg.bar_interval_ns)  # fmt: skip
-        depth = facts.spec.warmup_bars() + facts.window + 1
         report = await warm_up(trader, pool, src, end_ns, depth)
         logger.info("warm-up: %s", report)
 
@@ -245,7 +248,8 @@ async def assemble(
                      int(cfg.runner.watermark_s * 1e9)),
         trader, broker, lifecycle=life, poll_interval_s=cfg.model.poll_interval_s,
         send_stamp=lambda: feed.last_send_ns,
-        journal=writer.put if writer is not None else None, on_batch=obs.on_batch,
+        journal=None if writer is None else tap_feed_sessions(writer.put, rj.event, obs.now),
+        on_batch=obs.on_batch,
         answer=(lambda t: answer_decision_done(feed, t)) if cfg.feed.lockstep else None,
         before_first=before_first, flush=flush,
         open_orders_policy=cfg.runner.open_orders_policy, max_seconds=cfg.runner.max_seconds,
@@ -400,9 +404,12 @@ def _feed(cfg: LiveConfig, mine: dict[str, Instrument], m: Metrics) -> TappedFee
     rest = _rest_url(cfg)
     settings = FeedSettings(idle_timeout_s=cfg.feed.idle_timeout_s)
     if cfg.feed.protocol == "binance":
-        return TappedBinanceFeed(
-            cfg.feed.url, mine, settings, metrics=m, rest_url=rest, streams=("trade",)
+        # the book only when journaled for parity_report (the decisions need trades alone)
+        streams = (
+            ("trade", "depth@100ms") if cfg.journal.enabled and cfg.journal.book else ("trade",)
         )
+        return TappedBinanceFeed(cfg.feed.url, mine, settings, metrics=m, rest_url=rest,
+                                 streams=streams)  # fmt: skip
     return TappedCoinbaseFeed(cfg.feed.url, mine, settings, metrics=m)
 
 

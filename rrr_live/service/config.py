@@ -118,6 +118,7 @@ class JournalSection:
     """``[journal]``: whether the runner journals (database from ``RRR_DATABASE_URL``)."""
 
     enabled: bool = True
+    book: bool = False  # Binance: also subscribe to and journal the book (parity_report fills)
 
 
 @dataclass(frozen=True)

@@ -113,18 +113,26 @@ def merge(
     return [groups[t] for t in sorted(groups)]
 
 
-async def warm_up(
-    trader: Trader, pool: asyncpg.Pool, src: WarmupSource, before_ns: int, depth: int
-) -> WarmupReport:
-    """Feed the trader the last ``depth`` bars per symbol closing before ``before_ns``."""
-    universe = list(trader.p.universe)
+async def warmup_groups(
+    pool: asyncpg.Pool, src: WarmupSource, universe: Sequence[str], before_ns: int, depth: int
+) -> tuple[list[list[ClosedBar]], WarmupReport]:
+    """The warm-up bars (grouped by close, oldest first) of ``universe`` and what they came from."""
     mine = await journal_bars(pool, src.runner, before_ns, depth)
     published = await published_bars(src, universe, before_ns, depth)
     members = set(universe)
     groups = merge((b for b in mine if b.symbol in members), published, depth)
+    last = groups[-1][0].end_ns if groups else -1
+    return groups, WarmupReport(len(mine), len(published), last)
+
+
+async def warm_up(
+    trader: Trader, pool: asyncpg.Pool, src: WarmupSource, before_ns: int, depth: int
+) -> WarmupReport:
+    """Feed the trader the last ``depth`` bars per symbol closing before ``before_ns``."""
+    groups, report = await warmup_groups(pool, src, list(trader.p.universe), before_ns, depth)
     for group in groups:
         trader.warm(group)
-    return WarmupReport(len(mine), len(published), groups[-1][0].end_ns if groups else -1)
+    return report
 
 
 def _dt(ns: int) -> datetime:

@@ -48,7 +48,8 @@ class LazyGroup(click.Group):
     """The top-level group: lazy subgroups, and one place that turns RRR failures into one line.
 
     Heavier subgroups are imported only when invoked (or listed in --help); add one by adding a
-    row to ``lazy``.
+    row to ``lazy``. A row ``"group sub"`` adds command ``sub`` to the lazy group ``group``
+    when that group is loaded.
     """
 
     lazy: dict[str, str] = {  # noqa: RUF012 - class-level registry, read-only
@@ -57,31 +58,41 @@ class LazyGroup(click.Group):
         "exchange": "rrr_pipelines.cli.exchange:exchange",
         "feed": "rrr_pipelines.cli.feed:feed",
         "live": "rrr_pipelines.cli.live:live",
+        "live parity-report": "rrr_pipelines.cli.parity:parity_report",
     }
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         """Eager commands plus the lazy subgroups, sorted."""
-        return sorted([*super().list_commands(ctx), *self.lazy])
+        return sorted([*super().list_commands(ctx), *(n for n in self.lazy if " " not in n)])
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         """Return an eager command, or import the lazy subgroup named ``cmd_name``."""
-        if cmd_name not in self.lazy:
+        if cmd_name not in self.lazy or " " in cmd_name:
             return super().get_command(ctx, cmd_name)
-        import importlib
-
-        module, attr = self.lazy[cmd_name].split(":")
-        try:
-            loaded = importlib.import_module(module)
-        except ModuleNotFoundError as e:
-            if e.name != module:
-                raise
-            return _unavailable(cmd_name, module)  # fails when used, not in --help
-        command: click.Command = getattr(loaded, attr)
+        command = _load(cmd_name, self.lazy[cmd_name])
+        for row, target in self.lazy.items():
+            group, _, sub = row.partition(" ")
+            if sub and group == cmd_name and isinstance(command, click.Group):
+                command.add_command(_load(sub, target), sub)
         return command
 
     def invoke(self, ctx: click.Context) -> Any:
         """Run the command; an ``RRRError`` anywhere below prints one line, no traceback."""
         return friendly_errors(super().invoke)(ctx)
+
+
+def _load(name: str, target: str) -> click.Command:
+    import importlib
+
+    module, attr = target.split(":")
+    try:
+        loaded = importlib.import_module(module)
+    except ModuleNotFoundError as e:
+        if e.name != module:
+            raise
+        return _unavailable(name, module)  # fails when used, not in --help
+    command: click.Command = getattr(loaded, attr)
+    return command
 
 
 def _unavailable(name: str, module: str) -> click.Command:

@@ -11,9 +11,11 @@ tape:
 
 Both turn trades into bars with the one :class:`~rrr_live.service.bars.BarBuilder`, parse
 frames with the one :class:`~rrr_live.feeds.binance_wire.BinanceParser`, and score with the one
-saved model. The outcome of each side is a :class:`Outcome` of canonical records (decisions,
-orders, fills) whose sha256 hashes are compared; :func:`first_difference` names the first record
-that differs.
+saved model. The outcome of each side is an :class:`~rrr_live.backtest.parity.Outcome` of
+canonical records (decisions, orders, fills) whose sha256 hashes are compared;
+:func:`~rrr_live.backtest.parity.first_difference` names the first record that differs (the
+records, the comparison and the model signal are ``parity_report``'s, in
+:mod:`rrr_live.backtest.parity`).
 
 Mutations (:class:`Mutation`) are injected into the backtest side only, to prove the comparison
 catches a divergence: a one-bar feature lag, or a fee the runner side does not charge.
@@ -21,34 +23,36 @@ catches a divergence: a one-bar feature lag, or a fee the runner side does not c
 
 from __future__ import annotations
 
-import hashlib
-import itertools
 import json
-from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from rrr_live.backtest.config import BacktestConfig
 from rrr_live.backtest.data import panel_from_bars
+from rrr_live.backtest.parity import (  # noqa: F401 - Outcome, before, first_difference: re-exported
+    ModelSignal,
+    Outcome,
+    backtest_outcome,
+    before,
+    first_difference,
+)
 from rrr_live.backtest.tick_loop import TickBacktest
 from rrr_live.domain.events import TradeTick
 from rrr_live.domain.instrument import Instrument
 from rrr_live.exchange.bars import Bar, expand_bars
 from rrr_live.exchange.tape import Tape, TapeEvent
 from rrr_live.execution.models import FeeModel
-from rrr_live.features.engine import FeatureEngine
 from rrr_live.features.spec import FeatureDef, FeatureSpec
 from rrr_live.feeds.binance_wire import BinanceParser
-from rrr_live.models import LoadedEnsemble, load_model, save_model
-from rrr_live.models.window import RingWindow
+from rrr_live.models import load_model, save_model
 from rrr_live.risk.limits import RiskLimits
 from rrr_live.service.bars import BarBuilder, ClosedBar
-from rrr_live.strategy.history import BarPanel, HistoryView
+from rrr_live.service.parity import bar_frame
 from rrr_live.strategy.sizing import StrategyConfig
 from tests.live.models.conftest import FEATURE_NAMES, make_ensemble
 
@@ -173,67 +177,6 @@ class Mutation:
     taker_fee: float = TAKER_FEE
 
 
-class ModelSignal:
-    """Scores a panel batch by batch with the feature engine, the windows and the saved model.
-
-    Per batch, as the runner's trader: update the engine with the batch's bars, push finite
-    feature rows into the windows, score, and leave rows whose features are not finite or
-    whose window is not full without a forecast (NaN).
-    """
-
-    name = "parity-model"
-
-    def __init__(self, model: LoadedEnsemble, universe: Sequence[str], lag: int = 0) -> None:
-        self.model, self.universe, self.lag = model, list(universe), lag
-        self.engine = FeatureEngine(SPEC, self.universe)
-        self.window = RingWindow(len(self.universe), max(model.window_length, 1), len(SPEC.names))
-        self.past: list[np.ndarray] = []
-
-    def scores(self, ts_ns: int, symbols: Sequence[str], history: HistoryView) -> np.ndarray:
-        """Not used: the scores are precomputed (see :meth:`precompute`)."""
-        raise NotImplementedError("ModelSignal scores the whole panel in precompute")
-
-    def precompute(self, panel: BarPanel) -> np.ndarray:
-        """Forecast of every panel row (NaN where none is made)."""
-        out = np.full(len(panel.ts_ns), np.nan)
-        starts = panel.batch_starts.tolist()
-        for r0, r1 in itertools.pairwise(starts):
-            out[r0:r1] = self._batch(panel, r0, r1)
-        return out
-
-    def _batch(self, panel: BarPanel, r0: int, r1: int) -> np.ndarray:
-        idx = panel.symbol_id[r0:r1]
-        names = [self.universe[i] for i in idx.tolist()]
-        self.engine.update_batch(
-            names, ts_ns=panel.close_ns[r0:r1].tolist(), open_=panel.open[r0:r1].tolist(),
-            high=panel.high[r0:r1].tolist(), low=panel.low[r0:r1].tolist(),
-            close=panel.close[r0:r1].tolist(), volume=panel.volume[r0:r1].tolist(),
-        )  # fmt: skip
-        feats = np.asarray(self.engine.features(names), dtype=np.float32)
-        self.past.append(feats)
-        if self.lag:  # the mutation: an older batch's features (same symbols in this recording)
-            feats = self.past[max(0, len(self.past) - 1 - self.lag)]
-        finite = np.isfinite(feats).all(axis=1)
-        if finite.any():
-            self.window.push(feats[finite], idx[finite])
-        usable = finite & self.window.ready(idx)
-        wins = self.window.windows(idx)  # as the inference worker: rows or windows, not both
-        rows = None if self.model.needs_windows else feats
-        forecast = np.asarray(self.model.predict(rows, wins), dtype=np.float64)
-        return np.where(usable, forecast, np.nan)
-
-
-def bar_frame(batches: Iterable[list[ClosedBar]]) -> pd.DataFrame:
-    """The closed bars as a canonical bar frame (``ts`` = bar open)."""
-    rows = [(b.symbol, b.start_ns, b.open, b.high, b.low, b.close, b.volume)
-            for batch in batches for b in batch]  # fmt: skip
-    frame = pd.DataFrame(rows, columns=["symbol", "ts_ns", "open", "high", "low", "close",
-                                        "volume"])  # fmt: skip
-    frame["ts"] = pd.to_datetime(frame.pop("ts_ns"), unit="ns", utc=True)
-    frame["interval"] = INTERVAL
-    return frame
-
-
 def tick_frame(tape: Tape) -> pd.DataFrame:
     """The tape as the tick backtest's frame (book snapshots/diffs and trades)."""
     rows: list[tuple[int, str, str, str, float, float]] = []
@@ -272,105 +215,9 @@ def run_backtest_side(tape: Tape, model_dir: Path, mutation: Mutation | None = N
     batcher = Batcher(S)
     steps = tape_steps(tape, BinanceParser(insts), insts)
     batches = [b for b in (batcher.on_step(s) for s in steps) if b]
-    panel = panel_from_bars(bar_frame(batches))
+    panel = panel_from_bars(bar_frame(batches, INTERVAL))
     model = load_model(model_dir)
-    signal = ModelSignal(model, panel.symbols, mutation.feature_lag_bars)
+    signal = ModelSignal(model, panel.symbols, SPEC, mutation.feature_lag_bars)
     loop = TickBacktest(panel, signal, backtest_config(mutation), tick_frame(tape))
     result = loop.run()
-    return backtest_outcome(result.orders, result.fills, result.equity, loop.lot)
-
-
-# ---------------------------------------------------------------------------- canonical records
-@dataclass
-class Outcome:
-    """One side's canonical records (JSON-able lists, in time order)."""
-
-    decisions: list[list[Any]] = field(default_factory=list)
-    orders: list[list[Any]] = field(default_factory=list)
-    fills: list[list[Any]] = field(default_factory=list)
-
-    def hashes(self) -> dict[str, str]:
-        """sha256 of each canonical list."""
-        return {k: sha256_of(v) for k, v in self.lists().items()}
-
-    def lists(self) -> dict[str, list[list[Any]]]:
-        """The three lists by name."""
-        return {"decisions": self.decisions, "orders": self.orders, "fills": self.fills}
-
-
-def sha256_of(records: list[list[Any]]) -> str:
-    """Hash of a canonical record list (compact, sorted JSON)."""
-    text = json.dumps(records, sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(text.encode()).hexdigest()
-
-
-def decision_record(ts_ns: int, state: str, equity: float) -> list[Any]:
-    """One batch: decision time, trading state after the marks, equity (to 1e-6).
-
-    Equity is rounded: the paper venue states each fee in decimals of 1e-8 (Binance's grid),
-    the backtest's simulation keeps the float, so the two cash sums differ in the last bits.
-    """
-    return [ts_ns, state, f"{float(equity):.6f}"]
-
-
-def order_record(ts_ns: int, symbol: str, lots: int, status: str) -> list[Any]:
-    """One order the step decided: time, symbol, signed lots, risk/venue outcome."""
-    return [ts_ns, symbol, lots, status]
-
-
-def fill_record(ts_ns: int, symbol: str, lots: int, avg_price: Decimal, fee: float) -> list[Any]:
-    """The fills of one order: its time, symbol, signed filled lots, average price, fee."""
-    return [ts_ns, symbol, lots, str(avg_price.quantize(Decimal("1e-8"))), f"{float(fee):.6f}"]
-
-
-def backtest_outcome(
-    orders: pd.DataFrame, fills: pd.DataFrame, equity: pd.DataFrame, lot: np.ndarray
-) -> Outcome:
-    """Canonical records of a backtest result."""
-    out = Outcome()
-    for ts, state, eq in zip(equity["ts"], equity["state"], equity["equity"], strict=True):
-        out.decisions.append(decision_record(pd.Timestamp(ts).value, str(state), float(eq)))
-    lot_of = float(lot[0])
-    for o in orders.itertuples():
-        lots = round(o.qty / lot_of) * (1 if o.side == "buy" else -1)
-        status = "denied" if o.status == "denied" else "sent"
-        out.orders.append(order_record(pd.Timestamp(o.ts).value, o.symbol, lots, status))
-    ts_of = dict(zip(orders["order_id"], orders["ts"], strict=True))
-    for oid, grp in fills.groupby("order_id", sort=True):
-        n = int(grp["qty_lots"].sum())
-        notional = sum(Decimal(int(k)) * Decimal(int(q)) for k, q in
-                       zip(grp["price_ticks"], grp["qty_lots"], strict=True))  # fmt: skip
-        sign = 1 if grp["side"].iloc[0] == "buy" else -1
-        avg = Decimal(notional) / n * TICK
-        out.fills.append(fill_record(pd.Timestamp(ts_of[oid]).value, str(grp["symbol"].iloc[0]),
-                                     sign * n, avg, float(grp["fee"].sum())))  # fmt: skip
-    return out
-
-
-def before(outcome: Outcome, t: int) -> Outcome:
-    """The same outcome with only the fills of orders decided before ``t``.
-
-    End of data: the tick backtest processes an order at the next market event, and the tape
-    has none after its last close, so the last batch's orders expire there ("expired at end of
-    data") while the paper venue fills them on the book standing at that close.
-    """
-    return Outcome(outcome.decisions, outcome.orders, [f for f in outcome.fills if f[0] < t])
-
-
-def first_difference(a: Outcome, b: Outcome) -> str:
-    """The earliest record (by decision time) that differs between two outcomes ('' if none).
-
-    Each record starts with its decision time; among the lists' first differences the earliest
-    is named (at one time: decisions, then orders, then fills).
-    """
-    found = []
-    for rank, (name, left) in enumerate(a.lists().items()):
-        right = b.lists()[name]
-        for i in range(max(len(left), len(right))):
-            x = left[i] if i < len(left) else None
-            y = right[i] if i < len(right) else None
-            if x != y:
-                t = min(r[0] for r in (x, y) if r is not None)
-                found.append((t, rank, f"{name}[{i}]: runner {x} != backtest {y}"))
-                break
-    return min(found)[2] if found else ""
+    return backtest_outcome(result.orders, result.fills, result.equity, insts)

@@ -5,7 +5,8 @@ The replay exchange serves the recording with its paper venue in lockstep; the r
 from a TOML file exactly as ``python -m rrr_live --config`` builds it (champion from the MLflow
 registry, feed adapter, intake, trader, broker and order store, the runner journal) and runs
 until the tape is over. Its canonical records are read back from the journal
-(``runner_batches.report``: the decision, its legs and risk codes, the venue's answers).
+by ``parity_report``'s reader (``runner_batches.report``: the decision, its legs and risk codes;
+the order store's fills).
 """
 
 from __future__ import annotations
@@ -17,7 +18,6 @@ import signal
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
 
 import asyncpg
 import pytest
@@ -28,25 +28,21 @@ from rrr_live.exchange.paper.venue import PaperConfig
 from rrr_live.exchange.tape import Tape
 from rrr_live.execution.models import FeeModel
 from rrr_live.models import verdict as rule
+from rrr_live.persistence.journal.replay import read_capture
 from rrr_live.persistence.urls import ServerAddress
-from rrr_live.risk.reasons import DenyReason
-from rrr_live.risk.state import TradingState
 from rrr_live.service.assemble import run_live
 from rrr_live.service.config import load_config
+from rrr_live.service.parity import capture_outcome
 from rrr_pipelines.lib.model_registry import ModelRegistry
 from tests.kit import services
 from tests.live.paper.kit import KEYS
 from tests.live.parity.kit import (
     INITIAL_CASH,
     LIMITS,
-    LOT,
     SPEC,
     STRATEGY,
     TAKER_FEE,
     Outcome,
-    decision_record,
-    fill_record,
-    order_record,
 )
 
 RUNNER = "par"
@@ -95,14 +91,16 @@ def runner_env(pg: ServerAddress, tmp: Path, monkeypatch: pytest.MonkeyPatch) ->
     return RunnerEnv(pg.url(db_name, "libpq"), tmp / "home")
 
 
-def runner_toml(path: Path, exchange_url: str, registry_url: str, model_name: str) -> Path:
+def runner_toml(
+    path: Path, exchange_url: str, registry_url: str, model_name: str, warmup_source: str = ""
+) -> Path:
     """The runner's configuration: the backtest side's cash, strategy and limits."""
     ws = exchange_url.replace("http://", "ws://")
     strategy = {k: getattr(STRATEGY, k) for k in
                 ("mode", "score_scale", "max_weight", "max_gross_leverage")}  # fmt: skip
     lines = [
         "[runner]", f'name = "{RUNNER}"', "bar_interval_s = 1", "watermark_s = 2",
-        f'cache_dir = "{path.parent / "cache"}"',
+        f'cache_dir = "{path.parent / "cache"}"', f'warmup_source = "{warmup_source}"',
         "[feed]", f'url = "{ws}"', "lockstep = true",
         "[venue]", f'url = "{exchange_url}"', f"initial_cash = {INITIAL_CASH}",
         "[model]", f'registry_url = "{registry_url}"', f'name = "{model_name}"',
@@ -110,19 +108,27 @@ def runner_toml(path: Path, exchange_url: str, registry_url: str, model_name: st
         "[strategy]", *(f"{k} = {json.dumps(v)}" for k, v in strategy.items()),
         "[risk]", f"max_position_notional = {LIMITS.max_position_notional}",
         f"max_drawdown = {LIMITS.max_drawdown}",
+        "[journal]", "book = true",
     ]  # fmt: skip
     path.write_text("\n".join(lines) + "\n")
     return path
 
 
 async def run_assembled_runner(
-    tape: Tape, env: RunnerEnv, registry_url: str, model_name: str, tmp: Path
+    tape: Tape,
+    env: RunnerEnv,
+    registry_url: str,
+    model_name: str,
+    tmp: Path,
+    warmup_source: str = "",
 ) -> Outcome:
     """Serve ``tape`` in lockstep, run the assembled runner over it, read its journal."""
     symbols = sorted(tape.symbols)
     async with ExchangeServer(tape, lockstep=True, send_time=True,
                               paper=paper_config(symbols)) as ex:  # fmt: skip
-        cfg = load_config(runner_toml(tmp / "runner.toml", ex.http_url, registry_url, model_name))
+        toml = runner_toml(tmp / "runner.toml", ex.http_url, registry_url, model_name,
+                           warmup_source)  # fmt: skip
+        cfg = load_config(toml)
         stopper = asyncio.create_task(_stop_when_finished(ex))
         assert await asyncio.wait_for(run_live(cfg), 120) == 0
         await stopper
@@ -135,34 +141,11 @@ async def _stop_when_finished(ex: ExchangeServer) -> None:
 
 
 async def journal_outcome(dsn: str, universe: list[str]) -> Outcome:
-    """Canonical records of the runner's journaled batches."""
+    """Canonical records of the runner's journaled batches and fills (``parity_report``'s)."""
     conn = await asyncpg.connect(dsn)
     try:
-        rows = await conn.fetch(
-            "SELECT report FROM runner_batches WHERE runner = $1 ORDER BY seq", RUNNER
-        )
+        cap = await read_capture(conn, RUNNER)
     finally:
         await conn.close()
-    out = Outcome()
-    for row in rows:
-        _add(out, json.loads(row["report"]), universe)
-    return out
-
-
-def _add(out: Outcome, r: dict[str, Any], universe: list[str]) -> None:
-    d = r["decision"]
-    if d is None:
-        return
-    ts = int(r["ts_ns"])
-    out.decisions.append(decision_record(ts, TradingState[d["state"]].value, d["equity"]))
-    for s, lots, code in zip(d["sym"], d["lots"], d["codes"], strict=True):
-        status = "sent" if code == DenyReason.OK else "denied"
-        out.orders.append(order_record(ts, universe[s], int(lots), status))
-    for o in r["orders"]:
-        filled = Decimal(o["filled_qty"])
-        if filled <= 0 or o["avg_price"] is None:
-            continue
-        leg = int(o["client_id"].rsplit("-", 1)[1])  # client ids end in the decision's leg
-        sign = 1 if int(d["lots"][leg]) > 0 else -1
-        out.fills.append(fill_record(ts, o["symbol"], sign * int(filled / LOT),
-                                     Decimal(o["avg_price"]), float(o["commission"])))  # fmt: skip
+    assert cap.config["universe"] == universe
+    return capture_outcome(cap)

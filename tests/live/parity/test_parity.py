@@ -12,12 +12,9 @@ the backtest side only and assert that the comparison reports the divergence.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
-import torch
 
-from rrr_live.config import get_settings
+from tests.live.parity.conftest import SYMBOLS, ParityRuns
 from tests.live.parity.kit import (
     TAKER_FEE,
     Mutation,
@@ -26,25 +23,7 @@ from tests.live.parity.kit import (
     first_difference,
     recording,
     run_backtest_side,
-    save_parity_model,
 )
-from tests.live.parity.runner_live import register_champion, run_assembled_runner, runner_env
-
-SYMBOLS = ["AAA", "BBB", "CCC"]
-
-
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    before_ = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before_)
-
-
-@pytest.fixture(scope="module")
-def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The seeded ensemble, saved once for the module."""
-    return save_parity_model(tmp_path_factory.mktemp("parity") / "model", SYMBOLS)
 
 
 def assert_same(runner: Outcome, backtest: Outcome) -> None:
@@ -52,29 +31,14 @@ def assert_same(runner: Outcome, backtest: Outcome) -> None:
     assert runner.hashes() == backtest.hashes(), first_difference(runner, backtest)
 
 
-async def _runner(tape, model_dir, pg_server, uri, tmp: Path, monkeypatch) -> Outcome:
-    """One assembled-runner run on a fresh database and home."""
-    env = runner_env(pg_server, tmp, monkeypatch)
-    name = f"parity-{tmp.parent.name[:30]}-{tmp.name}"
-    register_champion(uri, model_dir, name)
-    try:
-        return await run_assembled_runner(tape, env, uri, name, tmp)
-    finally:
-        get_settings.cache_clear()
-
-
 @pytest.mark.pg
-@pytest.mark.asyncio
-async def test_runner_and_tick_backtest_agree_and_one_side_mutations_are_caught(
-    model_dir, pg_server, mlflow_tracking_uri, tmp_path, monkeypatch
+def test_runner_and_tick_backtest_agree_and_one_side_mutations_are_caught(
+    parity_runs: ParityRuns,
 ):
-    monkeypatch.setenv("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
-    tape = recording(SYMBOLS)
-    runner = await _runner(tape, model_dir, pg_server, mlflow_tracking_uri, tmp_path / "a",
-                           monkeypatch)  # fmt: skip
+    tape, model_dir = parity_runs.tape, parity_runs.model_dir
+    runner = parity_runs.a.outcome  # the assembled runner on a fresh database and home
     backtest = run_backtest_side(tape, model_dir)
-    again = await _runner(recording(SYMBOLS), model_dir, pg_server, mlflow_tracking_uri,
-                          tmp_path / "b", monkeypatch)  # fmt: skip
+    again = parity_runs.b.outcome  # the same again, on another database and home
     # same recording, model and seed
     assert again.hashes() == runner.hashes(), first_difference(runner, again)
 
