@@ -15,6 +15,7 @@ import asyncio
 import json
 import os
 import tomllib
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -43,7 +44,6 @@ from rrr_pipelines.defs.ml.resources import MlflowResource, PromotionGateResourc
 from rrr_pipelines.defs.resources import DatabaseResource, ParquetIOManager
 from rrr_pipelines.demo import holdout_of, model_story, read_run, shadow_failed_ensemble
 from rrr_pipelines.demo_live import (
-    CONTROL_TOKEN_ENV,
     VENUE_KEY_ENV,
     VENUE_SECRET_ENV,
     LiveOptions,
@@ -76,13 +76,13 @@ ML_CONFIG = {
         "training_set": {"config": DATA},
         "ensemble_model": {"config": TRAIN},
         "walk_forward": {"config": {**TRAIN, "period": "6h", "min_train_periods": 4,
-                                    "retrain_every": 4, "workers": 1}},
+                                    "retrain_every": 8, "workers": 1}},
         "model_evaluation": {"config": {**DATA, "live_batch_symbols": 8}},
     }
 }  # fmt: skip
 ML_CHAIN = [features, training_set, ensemble_model, walk_forward, model_evaluation,
             promotion_gate, registered_model, registered_baseline]  # fmt: skip
-REPLAY_MINUTES = 120  # of the held-out minutes, the first two hours trade (time budget)
+REPLAY_MINUTES = 60  # of the held-out minutes, the first hour trades (time budget)
 
 
 def exchange_history() -> pd.DataFrame:
@@ -137,5 +137,139 @@ def test_coinbase_history_to_live_trading_on_one_minute_bars(
     published = outcomes[0].materialized["market_bars"]
     assert published["rows"] == 2 * 3 * 24 * 60 and published["interval"] == "1m"
     settings = Settings(home=tmp_path / "home", mlflow_tracking_uri=mlflow_tracking_uri)
-    story = model_story(outcomes, settings)
-    print(json.dumps(story, default=str, indent=1))
+    story = model_story(outcomes, settings)  # the demo's promotion rule, never a lowered gate
+    promotion = story["promotion"]
+    assert promotion is not None and promotion["alias"] == "champion"
+    _check_promotion(story, ModelRegistry(mlflow_tracking_uri))
+
+    plan = LivePlan(
+        champion=promotion["version"],
+        shadow=shadow_failed_ensemble(story["registered"], settings),
+        holdout=holdout_of(story["registered"], settings),
+        symbols=tuple(sorted(PRODUCTS.values())), registry_url=mlflow_tracking_uri,
+        workdir=tmp_path / "live", bars="coinbase/1m",
+    )  # fmt: skip
+    venue: dict[str, Any] = {}
+    options = LiveOptions(
+        max_seconds=90, slack_s=10.0, poll_s=0.2,
+        exchange_cmd=lambda p: [*exchange_argv(p.symbols, p.holdout.start, p.bars),
+                                "--end", _replay_end(p.holdout.start)],
+        before_stop=lambda ex, child_env: venue.update(
+            asyncio.run(_venue_view(ex.http_url, child_env, env.dsn))),
+    )  # fmt: skip
+    live = run_live(plan, {**os.environ, "RRR_LOG_FORMAT": "text"}, click.echo, options)
+    assert live["ok"] and live["left_running"] == [] and live["killed"] == [], live
+    config = tomllib.loads(Path(live["config"]).read_text())
+    assert config["runner"]["bar_interval_s"] == 60  # the model's interval: 1-minute bars
+    journal = asyncio.run(_journal(env.dsn, config["runner"]["name"]))
+    _check_batches(live, journal, plan)
+    _check_orders_agree_with_the_venue(live, journal, venue, plan)
+
+
+def _replay_end(start: str) -> str:
+    return (pd.Timestamp(start) + pd.Timedelta(minutes=REPLAY_MINUTES)).isoformat()
+
+
+def _check_promotion(story: dict[str, Any], registry: ModelRegistry) -> None:
+    """Champion by the verdict rule: a passed version, or the best baseline under an override."""
+    version = story["promotion"]["version"]
+    assert registry.alias_version("champion") == version
+    tags = registry.version_tags(version)
+    assert rule.check_alias(tags, "champion").allowed  # what the runner re-checks on load
+    if story["promotion"]["override"]:
+        assert story["gate"]["verdict"] == "failed"
+        assert all(r["gate_verdict"] == "failed" for r in story["registered"])
+        assert story["promotion"]["reason"].startswith("demo:")
+
+
+async def _venue_view(http_url: str, child_env: Mapping[str, str], dsn: str) -> dict[str, Any]:
+    """The paper venue's own record of every order in the store (by client id), and its trades."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        stored = await conn.fetch("SELECT client_id, symbol FROM orders")
+    finally:
+        await conn.close()
+    keys = ApiKeys(child_env[VENUE_KEY_ENV], child_env[VENUE_SECRET_ENV])
+    orders: dict[str, dict[str, Any]] = {}
+    trades: list[dict[str, Any]] = []
+    async with httpx.AsyncClient(base_url=http_url) as http:
+        client = Client(http, keys)
+        for row in stored:
+            answer = await client.signed("GET", "/api/v3/order", symbol=row["symbol"],
+                                         origClientOrderId=row["client_id"])  # fmt: skip
+            orders[row["client_id"]] = {"http": answer.status_code, "body": answer.json()}
+        for symbol in PRODUCTS.values():
+            answer = await client.signed("GET", "/api/v3/myTrades", symbol=symbol)
+            assert answer.status_code == 200, answer.text
+            trades += answer.json()
+    return {"orders": orders, "trades": trades}
+
+
+async def _journal(dsn: str, runner: str) -> dict[str, list[dict[str, Any]]]:
+    """The runner's batches (with each batch's order answers) and the order store."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        batches = await conn.fetch(
+            "SELECT seq, ts_ns, version, state, n_orders, report FROM runner_batches "
+            "WHERE runner = $1 ORDER BY seq", runner)  # fmt: skip
+        orders = await conn.fetch("SELECT * FROM orders ORDER BY client_id")
+    finally:
+        await conn.close()
+    return {
+        "batches": [{**dict(r), "report": json.loads(r["report"])} for r in batches],
+        "orders": [dict(r) for r in orders],
+    }
+
+
+def _check_batches(live: dict[str, Any], journal: dict[str, Any], plan: LivePlan) -> None:
+    """Every batch: one closed minute of the held-out span, decided by the promoted version."""
+    batches = journal["batches"]
+    assert live["champion"] == plan.champion and live["decisions"] > 0
+    assert {b["version"] for b in batches} == {plan.champion}
+    ts = pd.to_datetime([b["ts_ns"] for b in batches], utc=True)
+    start = pd.Timestamp(plan.holdout.start)
+    assert ts.min() >= start and ts.max() <= start + pd.Timedelta(minutes=REPLAY_MINUTES + 1)
+    assert set(ts.diff()[1:]) == {pd.Timedelta(minutes=1)}  # one batch per closed minute
+    assert len(batches) >= REPLAY_MINUTES - 2
+    # the gate-failed ensemble was scored on the same batches as @shadow, never traded
+    assert live["shadow"]["version"] == plan.shadow and live["shadow"]["n"] > 0
+
+
+def _check_orders_agree_with_the_venue(
+    live: dict[str, Any], journal: dict[str, Any], venue: dict[str, Any], plan: LivePlan
+) -> None:  # fmt: skip
+    """The store's orders are the venue's; the fills journaled per batch are the venue's trades."""
+    store = {o["client_id"]: o for o in journal["orders"]}
+    runner = tomllib.loads(Path(live["config"]).read_text())["runner"]["name"]
+    assert store and {(o["prefix"], o["model_version"]) for o in store.values()} == {
+        (runner, plan.champion)
+    }
+    for cid, order in store.items():
+        answer = venue["orders"][cid]
+        if order["venue_order_id"] is None:  # refused at the venue: never booked there
+            assert order["state"] == "REJECTED" and answer["http"] == 400, (order, answer)
+            continue
+        body = answer["body"]
+        assert answer["http"] == 200 and body["orderId"] == order["venue_order_id"], answer
+        assert (body["symbol"], body["side"], body["status"]) == (
+            order["symbol"], order["side"], order["state"]
+        )  # fmt: skip
+        assert Decimal(body["origQty"]) == order["qty"]
+    # every venue trade belongs to a stored order; per order, the batch journal's filled
+    # quantity and average price are what the venue executed
+    by_order: dict[int, list[dict[str, Any]]] = {}
+    for trade in venue["trades"]:
+        by_order.setdefault(trade["orderId"], []).append(trade)
+    booked = {o["venue_order_id"] for o in store.values()}
+    assert by_order and set(by_order) <= booked
+    journaled = {o["client_id"]: o for b in journal["batches"] for o in b["report"]["orders"]}
+    assert set(journaled) == {cid for cid, o in store.items() if o["venue_order_id"] is not None}
+    for cid, entry in journaled.items():
+        trades = by_order.get(store[cid]["venue_order_id"], [])
+        qty = sum((Decimal(t["qty"]) for t in trades), Decimal(0))
+        assert Decimal(entry["filled_qty"]) == qty, (entry, trades)
+        if qty:
+            cost = sum(Decimal(t["quoteQty"]) for t in trades)
+            assert Decimal(entry["avg_price"]) == cost / qty
+    assert live["fills"] == sum(1 for e in journaled.values() if Decimal(e["filled_qty"]) > 0)
+    assert live["fills"] > 0
