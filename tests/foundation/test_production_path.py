@@ -31,6 +31,7 @@ import pytest
 from rrr_live.config import Settings
 from rrr_live.exchange.paper.auth import ApiKeys
 from rrr_live.models import verdict as rule
+from rrr_live.models.manifest import Manifest
 from rrr_live.persistence.urls import ServerAddress
 from rrr_pipelines.defs.market_data.assets import market_bars, market_bars_staging
 from rrr_pipelines.defs.ml.assets import ensemble_model, features, training_set, walk_forward
@@ -51,6 +52,7 @@ from rrr_pipelines.demo_live import (
     exchange_argv,
     run_live,
 )
+from rrr_pipelines.lib.ml.dataset import bar_interval
 from rrr_pipelines.lib.model_registry import ModelRegistry
 from rrr_pipelines.lib.sources.fakes import FakeCoinbase
 from rrr_pipelines.lib.sources.synthetic import SyntheticSource
@@ -149,6 +151,9 @@ def test_coinbase_history_to_live_trading_on_one_minute_bars(
         symbols=tuple(sorted(PRODUCTS.values())), registry_url=mlflow_tracking_uri,
         workdir=tmp_path / "live", bars="coinbase/1m",
     )  # fmt: skip
+    for alias in ("champion", "shadow"):  # what the runner checks against bar_interval_s
+        folder = ModelRegistry(mlflow_tracking_uri).download(alias, tmp_path / alias)
+        assert Manifest.read(folder).metadata["bar_interval"] == "1m"
     venue: dict[str, Any] = {}
     options = LiveOptions(
         max_seconds=90, slack_s=10.0, poll_s=0.2,
@@ -273,3 +278,12 @@ def _check_orders_agree_with_the_venue(
             assert Decimal(entry["avg_price"]) == cost / qty
     assert live["fills"] == sum(1 for e in journaled.values() if Decimal(e["filled_qty"]) > 0)
     assert live["fills"] > 0
+
+
+def test_a_model_records_the_interval_of_the_bars_it_was_trained_on() -> None:
+    minutes = exchange_history().iloc[::7]  # every 7th minute of each product: no interval
+    assert bar_interval(exchange_history()) == "1m" and bar_interval(minutes) is None
+    days = pd.DataFrame({"symbol": "SP500", "ts": pd.bdate_range("2018-01-01", periods=30,
+                                                                   tz="UTC")})  # fmt: skip
+    assert bar_interval(days) == "1d"  # weekends lengthen a few gaps only
+    assert bar_interval(days.iloc[:1]) is None
