@@ -70,7 +70,7 @@ INGEST_CONFIG = {
     "source": "coinbase", "interval": "1m", "symbols": sorted(PRODUCTS.values()),
     "window_start": HISTORY[0].isoformat(), "window_end": HISTORY[1].isoformat(),
 }  # fmt: skip
-# Small and fast: one epoch per member, two walk-forward folds of a day each, one process.
+# Small and fast: one epoch per member, one walk-forward fold (6-hour periods), one process.
 TRAIN = {"max_epochs": 1, "accelerator": "cpu"}
 ML_CONFIG = {
     "ops": {
@@ -127,15 +127,17 @@ def test_coinbase_history_to_live_trading_on_one_minute_bars(
         "mlflow": MlflowResource(tracking_uri=mlflow_tracking_uri),
         "gate": PromotionGateResource(),  # the documented thresholds, never lowered
     }
-    venue = FakeCoinbase(exchange_history())
-    with _instance(tmp_path) as instance, venue.serve() as url:
+    coinbase = FakeCoinbase(exchange_history())
+    with _instance(tmp_path) as instance, coinbase.serve() as url:
         runs = _pipeline(instance, resources, url)
         outcomes = [read_run(instance, r.run_id) for r in runs]
     assert all(o.ok for o in outcomes), [(o.status, o.failed_steps, o.failed_checks)
                                          for o in outcomes]  # fmt: skip
-    # every candle the stand-in served, paged 300 at a time like the venue
-    assert {p for p, _ in venue.requests} == {f"/products/{p}/candles" for p in PRODUCTS.values()}
-    assert all(q["granularity"] == "60" for _, q in venue.requests)
+    # paged like the venue: one-minute candles, at most 300 a request (the stand-in refuses more)
+    products = {f"/products/{p}/candles" for p in PRODUCTS.values()}
+    assert {p for p, _ in coinbase.requests} == products
+    assert all(q["granularity"] == "60" for _, q in coinbase.requests)
+    assert len(coinbase.requests) == len(products) * -(-3 * 24 * 60 // 300)
     published = outcomes[0].materialized["market_bars"]
     assert published["rows"] == 2 * 3 * 24 * 60 and published["interval"] == "1m"
     settings = Settings(home=tmp_path / "home", mlflow_tracking_uri=mlflow_tracking_uri)
@@ -151,15 +153,16 @@ def test_coinbase_history_to_live_trading_on_one_minute_bars(
         symbols=tuple(sorted(PRODUCTS.values())), registry_url=mlflow_tracking_uri,
         workdir=tmp_path / "live", bars="coinbase/1m",
     )  # fmt: skip
-    for alias in ("champion", "shadow"):  # what the runner checks against bar_interval_s
+    # what the runner checks against its bar_interval_s (the shadow: a gate-failed ensemble)
+    for alias in ("champion", "shadow") if plan.shadow else ("champion",):
         folder = ModelRegistry(mlflow_tracking_uri).download(alias, tmp_path / alias)
         assert Manifest.read(folder).metadata["bar_interval"] == "1m"
-    venue: dict[str, Any] = {}
+    at_venue: dict[str, Any] = {}
     options = LiveOptions(
         max_seconds=90, slack_s=10.0, poll_s=0.2,
         exchange_cmd=lambda p: [*exchange_argv(p.symbols, p.holdout.start, p.bars),
                                 "--end", _replay_end(p.holdout.start)],
-        before_stop=lambda ex, child_env: venue.update(
+        before_stop=lambda ex, child_env: at_venue.update(
             asyncio.run(_venue_view(ex.http_url, child_env, env.dsn))),
     )  # fmt: skip
     live = run_live(plan, {**os.environ, "RRR_LOG_FORMAT": "text"}, click.echo, options)
@@ -168,7 +171,7 @@ def test_coinbase_history_to_live_trading_on_one_minute_bars(
     assert config["runner"]["bar_interval_s"] == 60  # the model's interval: 1-minute bars
     journal = asyncio.run(_journal(env.dsn, config["runner"]["name"]))
     _check_batches(live, journal, plan)
-    _check_orders_agree_with_the_venue(live, journal, venue, plan)
+    _check_orders_agree_with_the_venue(live, journal, at_venue, plan)
 
 
 def _replay_end(start: str) -> str:
@@ -236,8 +239,8 @@ def _check_batches(live: dict[str, Any], journal: dict[str, Any], plan: LivePlan
     assert ts.min() >= start and ts.max() <= start + pd.Timedelta(minutes=REPLAY_MINUTES + 1)
     assert set(ts.diff()[1:]) == {pd.Timedelta(minutes=1)}  # one batch per closed minute
     assert len(batches) >= REPLAY_MINUTES - 2
-    # the gate-failed ensemble was scored on the same batches as @shadow, never traded
-    assert live["shadow"]["version"] == plan.shadow and live["shadow"]["n"] > 0
+    if plan.shadow:  # the gate-failed ensemble was scored on the same batches, never traded
+        assert live["shadow"]["version"] == plan.shadow and live["shadow"]["n"] > 0
 
 
 def _check_orders_agree_with_the_venue(
@@ -278,6 +281,9 @@ def _check_orders_agree_with_the_venue(
             assert Decimal(entry["avg_price"]) == cost / qty
     assert live["fills"] == sum(1 for e in journaled.values() if Decimal(e["filled_qty"]) > 0)
     assert live["fills"] > 0
+    # Not compared: the store's ``fills`` rows and ``orders.filled_qty``. The assembled runner
+    # records fills from the user-data stream or a reconciliation (rrr_live.venue.reconcile),
+    # and runs neither yet: both stay empty (docs/production-path.md, "Known gaps").
 
 
 def test_a_model_records_the_interval_of_the_bars_it_was_trained_on() -> None:
