@@ -15,7 +15,7 @@ import asyncio
 import json
 import os
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -53,7 +53,7 @@ from rrr_pipelines.demo_live import (
     run_live,
 )
 from rrr_pipelines.lib.ml.dataset import bar_interval
-from rrr_pipelines.lib.model_registry import ModelRegistry
+from rrr_pipelines.lib.model_registry import MODEL_NAME, ModelRegistry
 from rrr_pipelines.lib.sources.fakes import FakeCoinbase
 from rrr_pipelines.lib.sources.synthetic import SyntheticSource
 from tests.live.paper.kit import Client
@@ -113,11 +113,29 @@ def _pipeline(
     return [ingest, ml]
 
 
+@pytest.fixture
+def own_registry(mlflow_tracking_uri: str) -> Iterator[str]:
+    """The session's MLflow server without ``rrr-ensemble`` before and after this test.
+
+    The test moves ``rrr-ensemble``'s ``champion`` and ``shadow`` (the names the demo and the
+    runner use); no other test may inherit them (a champion history makes a rollback possible).
+    """
+    _drop_registered_model(mlflow_tracking_uri)
+    yield mlflow_tracking_uri
+    _drop_registered_model(mlflow_tracking_uri)
+
+
+def _drop_registered_model(uri: str) -> None:
+    client = ModelRegistry(uri).client
+    if client.search_registered_models(f"name = '{MODEL_NAME}'"):
+        client.delete_registered_model(MODEL_NAME)
+
+
 @pytest.mark.timeout(240)
 def test_coinbase_history_to_live_trading_on_one_minute_bars(
-    pg_server: ServerAddress, mlflow_tracking_uri: str, tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:  # fmt: skip
+    pg_server: ServerAddress, own_registry: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    mlflow_tracking_uri = own_registry
     env = runner_env(pg_server, tmp_path, monkeypatch)
     storage = tmp_path / "storage"
     monkeypatch.setenv("RRR_STORAGE_DIR", str(storage))
