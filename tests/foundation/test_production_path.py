@@ -1,12 +1,12 @@
-"""The production path end to end, on 1-minute bars of one Coinbase product.
+"""The production path end to end, on 1-minute bars of two Coinbase products.
 
 Exchange history comes from a local stand-in of the Coinbase REST candles API (a real HTTP server
 on 127.0.0.1 speaking ``GET /products/{id}/candles``, :class:`FakeCoinbase`) → ``market_bars``
 (a real Dagster run, the Coinbase REST source pointed at the stand-in) → features → training →
 the gate → MLflow registration (real server) → promotion by the demo's rule → the live runner
-(``rrr live run``) trading that product from the replay exchange (``rrr exchange serve --bars
+(``rrr live run``) trading those products from the replay exchange (``rrr exchange serve --bars
 coinbase/1m``, lockstep, paper venue) on the held-out minutes → the journal, the order store and
-the venue's own account agree. See ``docs/production-path.md``.
+the venue's own orders and trades agree. See ``docs/production-path.md``.
 """
 
 from __future__ import annotations
