@@ -88,7 +88,7 @@ def run_demo(settings: Settings, *, keep_running: bool = False) -> dict[str, Any
             if not summary["steps"][-1]["ok"]:
                 break
         outcomes = [s.pop("outcome") for s in summary["steps"] if "outcome" in s]
-        summary.update(_model_story(outcomes, settings))
+        summary.update(model_story(outcomes, settings))
         summary.update(collect_summary(env, outcomes))
         summary["live"] = _live_story(summary, settings, env)
     finally:
@@ -245,7 +245,7 @@ def _run_step(step: DemoStep, env: dict[str, str]) -> dict[str, Any]:
     return result
 
 
-def _model_story(outcomes: list[RunOutcome], settings: Settings) -> dict[str, Any]:
+def model_story(outcomes: list[RunOutcome], settings: Settings) -> dict[str, Any]:
     """The gate verdict and registered versions of this demo's ML run; the override if needed."""
     ml = next((o for o in outcomes if "registered_model" in o.materialized), None)
     gate_meta = next((o.check_metadata[k] for o in outcomes for k in o.check_metadata
@@ -311,8 +311,8 @@ def _live_story(
     try:
         plan = LivePlan(
             champion=promotion["version"],
-            shadow=_shadow(summary["registered"], settings),
-            holdout=_holdout(summary["registered"], settings),
+            shadow=shadow_failed_ensemble(summary["registered"], settings),
+            holdout=holdout_of(summary["registered"], settings),
             symbols=tuple(sorted(r["symbol"] for r in summary.get("market_bars", []))),
             registry_url=settings.tracking_uri, workdir=settings.home / "demo-live",
         )  # fmt: skip
@@ -321,7 +321,7 @@ def _live_story(
         return {"ok": False, "error": " ".join(str(e).split())}
 
 
-def _holdout(registered: list[dict[str, Any]], settings: Settings) -> Any:
+def holdout_of(registered: list[dict[str, Any]], settings: Settings) -> Any:
     """The holdout span from the lineage of this demo's registered versions."""
     from rrr_pipelines.demo_live import holdout_start
     from rrr_pipelines.lib.model_registry import ModelRegistry
@@ -331,7 +331,7 @@ def _holdout(registered: list[dict[str, Any]], settings: Settings) -> Any:
                           for r in registered})  # fmt: skip
 
 
-def _shadow(registered: list[dict[str, Any]], settings: Settings) -> str | None:
+def shadow_failed_ensemble(registered: list[dict[str, Any]], settings: Settings) -> str | None:
     """Demo only: the gate-failed ensemble becomes @shadow (scored, never trades)."""
     from rrr_pipelines.demo_live import SHADOW_NOTE
     from rrr_pipelines.lib.model_registry import ModelRegistry

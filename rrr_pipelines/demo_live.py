@@ -39,7 +39,6 @@ VENUE_KEY_ENV = "RRR_VENUE_API_KEY"
 VENUE_SECRET_ENV = "RRR_VENUE_API_SECRET"
 CONTROL_TOKEN_ENV = "RRR_CONTROL_TOKEN"
 BARS = "bundled/1d"
-BAR_INTERVAL_S = 86_400
 LOT = "0.01"
 MAX_SECONDS = 180  # the runner's own bound; the tape normally ends well before
 GRACE_SECONDS = 30  # after SIGTERM, the phased shutdown's time before SIGKILL
@@ -59,8 +58,8 @@ class Holdout:
     """The replayed span: the holdout only.
 
     Attributes:
-        start: First replayed day (``YYYY-MM-DD``): the latest ``trained_before`` of the
-            serving versions.
+        start: First replayed bar: the latest ``trained_before`` of the serving versions
+            (``YYYY-MM-DD`` at midnight, else an ISO timestamp).
         bounds: ``{version: trained_before}`` as recorded in each version's lineage.
     """
 
@@ -95,7 +94,9 @@ def holdout_start(tags: Mapping[str, Mapping[str, str]]) -> Holdout:
                 f"v{version}'s out-of-sample span ends {oos_end}, inside the holdout from "
                 f"{start:%Y-%m-%d}: the lineage is inconsistent"
             )
-    return Holdout(f"{start:%Y-%m-%d}", bounds)
+    # a daily boundary is a date; an intraday one (minute bars) keeps its time of day
+    at_midnight = start == start.replace(hour=0, minute=0, second=0, microsecond=0)
+    return Holdout(f"{start:%Y-%m-%d}" if at_midnight else start.isoformat(), bounds)
 
 
 def _day(text: str) -> datetime:
@@ -128,7 +129,7 @@ def runner_config(
     """
     return {
         "runner": {"name": name, "open_orders_policy": "cancel", "max_seconds": max_seconds,
-                   "summary_json": str(summary_json), "bar_interval_s": BAR_INTERVAL_S,
+                   "summary_json": str(summary_json), "bar_interval_s": bar_interval_s(bars),
                    "watermark_s": 5,
                    # features rebuilt from published history up to the first replayed bar
                    "warmup_source": bars.split("/")[0]},
@@ -141,6 +142,20 @@ def runner_config(
         "control": {"port": control_port, "token_env": CONTROL_TOKEN_ENV},
         "journal": {"enabled": True},
     }  # fmt: skip
+
+
+def bar_interval_s(bars: str) -> int:
+    """The runner's ``bar_interval_s`` for replayed ``SOURCE/INTERVAL`` bars (the model's).
+
+    Raises:
+        LiveStepError: for an interval the bar domain does not know.
+    """
+    from rrr_live.domain.bars import interval_ns
+
+    try:
+        return interval_ns(bars.partition("/")[2]) // 1_000_000_000
+    except ValueError as e:
+        raise LiveStepError(f"bars {bars!r}: {e}") from e
 
 
 def session_name() -> str:
@@ -433,6 +448,9 @@ class LiveOptions:
         poll_s: Supervision poll period.
         exchange_cmd: Builds the exchange's argv from the plan.
         runner_cmd: Builds the runner's argv from the config path.
+        before_stop: Called with the exchange and the children's environment (the venue keys)
+            once the runner has stopped, before the exchange is stopped (a test reads the paper
+            venue's own account there).
     """
 
     max_seconds: int = MAX_SECONDS
@@ -442,6 +460,7 @@ class LiveOptions:
         plan.symbols, plan.holdout.start, plan.bars
     )
     runner_cmd: Callable[[Path], list[str]] = runner_argv
+    before_stop: Callable[[Exchange, Mapping[str, str]], None] | None = None
 
 
 def run_live(plan: LivePlan, env: Mapping[str, str], echo: Callable[[str], None],
@@ -485,6 +504,8 @@ def run_live(plan: LivePlan, env: Mapping[str, str], echo: Callable[[str], None]
         watch = Watch(exchange.http_url, f"http://127.0.0.1:{port}", child_env[CONTROL_TOKEN_ENV],
                       options.max_seconds + options.slack_s, echo, options.poll_s)  # fmt: skip
         sup = supervise(runner, watch)
+        if options.before_stop is not None:
+            options.before_stop(exchange, child_env)
     finally:
         killed = children.stop_all()
         left = children.running()

@@ -29,6 +29,7 @@ from rrr_pipelines.demo_live import (
     LiveStepError,
     Supervision,
     _tail,
+    bar_interval_s,
     demo_secrets,
     holdout_start,
     render_toml,
@@ -283,3 +284,18 @@ def test_a_failed_child_is_named_by_its_exception_line(tmp_path: Path) -> None:
         f"rrr_live.models.errors.InferenceInputError: expected shape (n, 0, 22) (log: {log})"
     )
     assert _tail(tmp_path / "none.log").startswith("(no log at ")
+
+
+def test_intraday_holdout_keeps_its_minute_and_the_runner_its_bar_interval(tmp_path: Path) -> None:
+    minute = {"trained_before": "2025-03-05 13:51:00+00:00", "oos.span": "2025-03-04..2025-03-05"}
+    assert holdout_start({"7": minute}).start == "2025-03-05T13:51:00+00:00"
+    assert bar_interval_s("coinbase/1m") == 60 and bar_interval_s("bundled/1d") == 86_400
+    config = runner_config(
+        ws_url="ws://127.0.0.1:1", http_url="http://127.0.0.1:1", symbols=("BTC-USD",),
+        registry_url="http://127.0.0.1:2", summary_json=tmp_path / "s.json", control_port=3,
+        bars="coinbase/1m",
+    )  # fmt: skip
+    assert config["runner"]["bar_interval_s"] == 60
+    assert config["runner"]["warmup_source"] == "coinbase"
+    with pytest.raises(LiveStepError, match="coinbase/7q"):
+        bar_interval_s("coinbase/7q")

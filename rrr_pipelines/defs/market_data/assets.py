@@ -90,7 +90,7 @@ def market_bars_staging(
         source = make_source(config.source, **config.source_params())
         calendars = _calendars(source, config, known_calendars(database, source.name))
         windows = [
-            (key, (w.start, w.end))
+            (key, config.window(w.start, w.end))
             for key in context.partition_keys
             for w in [yearly_partitions.time_window_for_partition_key(key)]
         ]

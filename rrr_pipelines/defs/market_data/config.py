@@ -1,5 +1,6 @@
 """Run configuration of the bars pipeline: which source feeds ``market_bars_staging``."""
 
+from datetime import UTC, datetime
 from typing import Any
 
 import dagster as dg
@@ -25,6 +26,24 @@ class MarketBarsConfig(dg.Config):
     n_symbols: int = Field(default=0, description="synthetic source: universe size")
     seed: int = Field(default=0, description="synthetic source: random seed")
     base_url: str = Field(default="", description="exchange sources: REST base URL override")
+    window_start: str = Field(
+        default="",
+        description="only bars at or after this UTC time (ISO) in each partition; empty = the "
+        "partition's start (an intraday backfill of a few days, not a whole year of 1m bars)",
+    )
+    window_end: str = Field(
+        default="", description="only bars before this UTC time (ISO); empty = the partition's end"
+    )
+
+    def window(self, start: datetime, end: datetime) -> tuple[datetime, datetime]:
+        """Clip a partition's ``[start, end)`` to ``[window_start, window_end)`` when set.
+
+        Raises:
+            ValueError: for a bound that is not an ISO timestamp (Dagster shows it on the run).
+        """
+        lo = max(start, _utc(self.window_start)) if self.window_start else start
+        hi = min(end, _utc(self.window_end)) if self.window_end else end
+        return lo, max(lo, hi)
 
     def source_params(self) -> dict[str, Any]:
         """Return only the parameters that were set, as keyword arguments for the source."""
@@ -38,3 +57,8 @@ class MarketBarsConfig(dg.Config):
             "base_url": self.base_url or None,
         }
         return {k: v for k, v in params.items() if v is not None}
+
+
+def _utc(text: str) -> datetime:
+    when = datetime.fromisoformat(text)
+    return when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)

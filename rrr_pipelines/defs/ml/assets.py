@@ -176,7 +176,7 @@ def ensemble_model(
     """
     from rrr_live.features import default_spec
     from rrr_live.models import save_model
-    from rrr_pipelines.lib.ml.dataset import to_training_data
+    from rrr_pipelines.lib.ml.dataset import bar_interval, to_training_data
     from rrr_pipelines.lib.ml.training import train_ensemble
 
     spec = default_spec()
@@ -201,6 +201,8 @@ def ensemble_model(
             "trained_before": str(seg_ts.loc[seg == "holdout"].min()),
             "train_rows_last_ts": str(seg_ts.loc[seg.isin(DEV_SEGMENTS)].max()),
             "run_id": context.run.run_id,
+            # the runner refuses the model on bars of another interval
+            **({"bar_interval": interval} if (interval := bar_interval(training_set)) else {}),
             "params": trained.params,
             "members": {n: {"best_epoch": r.best_epoch, "best_val_loss": r.best_val_loss}
                         for n, r in trained.members.items()},

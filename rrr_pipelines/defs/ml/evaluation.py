@@ -45,6 +45,7 @@ def _png_md(title: str, png: bytes) -> dg.MetadataValue:
 def _package_best_baseline(report: Any, training_set: pd.DataFrame, run_id: str) -> str:
     from rrr_live.features import default_spec
     from rrr_pipelines.lib.ml.baselines import fit_ridge_frame, rule_baseline, save_baseline
+    from rrr_pipelines.lib.ml.dataset import bar_interval
 
     spec = default_spec()
     name = report.best_baseline
@@ -56,8 +57,10 @@ def _package_best_baseline(report: Any, training_set: pd.DataFrame, run_id: str)
         else rule_baseline(name, spec)
     )
     out = model_root() / "baseline" / run_id
+    interval = bar_interval(training_set)
     save_baseline(out, baseline, feature_spec={**spec.to_dict(), "fingerprint": spec.fingerprint()},
-                  metadata={"baseline": name, "run_id": run_id})  # fmt: skip
+                  metadata={"baseline": name, "run_id": run_id,
+                            **({"bar_interval": interval} if interval else {})})  # fmt: skip
     return str(out)
 
 

@@ -88,3 +88,25 @@ def segment_ranges(frame: pd.DataFrame) -> dict[str, dict[str, Any]]:
         if len(part):
             out[name] = {"rows": len(part), "start": str(part.min()), "end": str(part.max())}
     return out
+
+
+def bar_interval(frame: pd.DataFrame) -> str | None:
+    """The bar interval a training frame was built on (``"1m"``, ``"1d"`` …), from its stamps.
+
+    The most common gap between a symbol's consecutive rows (weekends and purged rows only
+    lengthen a few gaps). A model records it, so a runner on other bars refuses the model.
+
+    Args:
+        frame: Rows with ``ts`` and ``symbol`` columns.
+
+    Returns:
+        The interval's name, or ``None`` when the gap is no known interval (or no gap exists).
+    """
+    from rrr_live.domain.bars import INTERVAL_NS
+
+    ordered = frame.sort_values(["symbol", "ts"])
+    gaps = ordered.groupby("symbol", sort=False)["ts"].diff().dropna()
+    if gaps.empty:
+        return None
+    common = int(gaps.mode().iloc[0].value)
+    return next((name for name, ns in INTERVAL_NS.items() if ns == common), None)

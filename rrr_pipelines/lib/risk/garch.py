@@ -126,18 +126,22 @@ def fhs_var_es(
 
     alpha = check_alpha(alpha)
     r = as_finite_1d(returns, min_len=250)
-    res = arch_model(r, mean="Constant", vol="GARCH", p=1, q=1, dist="normal").fit(
+    # arch rescales poorly scaled returns (minute bars: a few hundredths of a percent) by a
+    # power of ten; the GARCH fit is scale-equivariant, so the figures are divided back.
+    res = arch_model(r, mean="Constant", vol="GARCH", p=1, q=1, dist="normal", rescale=True).fit(
         disp="off", show_warning=False
     )
+    k = float(res.scale)
     mu, omega = float(res.params["mu"]), float(res.params["omega"])
     a, b = float(res.params["alpha[1]"]), float(res.params["beta[1]"])
     z = np.asarray(res.resid / res.conditional_volatility, dtype=np.float64)
-    eps_last = float(r[-1] - mu)
+    eps_last = float(r[-1] * k - mu)
     s2 = omega + a * eps_last**2 + b * float(res.conditional_volatility[-1]) ** 2
     if horizon == 1:
         base = historical_var_es(z, alpha)
         sd = math.sqrt(s2)
-        return VarEs(var=-mu + sd * base.var, es=-mu + sd * base.es, alpha=alpha, horizon=1)
+        return VarEs(var=(-mu + sd * base.var) / k, es=(-mu + sd * base.es) / k, alpha=alpha,
+                     horizon=1)  # fmt: skip
     rng = np.random.default_rng(seed)
     s2_path = np.full(n_sims, s2)
     total = np.zeros(n_sims)
@@ -146,4 +150,4 @@ def fhs_var_es(
         total += mu + eps
         s2_path = omega + a * eps * eps + b * s2_path
     out = historical_var_es(total, alpha)
-    return VarEs(var=out.var, es=out.es, alpha=alpha, horizon=horizon)
+    return VarEs(var=out.var / k, es=out.es / k, alpha=alpha, horizon=horizon)

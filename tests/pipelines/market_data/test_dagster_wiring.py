@@ -100,3 +100,17 @@ def test_price_chart_markdown_is_an_inline_png() -> None:
         "first_ts": "2008-01-02T00:00:00+00:00",
         "last_ts": "2008-12-31T00:00:00+00:00",
     }
+
+
+def test_a_window_clips_each_partition_to_an_intraday_backfill() -> None:
+    year = (datetime(2025, 1, 1, tzinfo=UTC), datetime(2026, 1, 1, tzinfo=UTC))
+    assert MarketBarsConfig().window(*year) == year
+    days = MarketBarsConfig(window_start="2025-03-03", window_end="2025-03-06T00:00:00+00:00")
+    assert days.window(*year) == (
+        datetime(2025, 3, 3, tzinfo=UTC),
+        datetime(2025, 3, 6, tzinfo=UTC),
+    )
+    # a window outside the partition leaves it empty (nothing fetched, nothing expected)
+    lo, hi = days.window(datetime(2024, 1, 1, tzinfo=UTC), datetime(2025, 1, 1, tzinfo=UTC))
+    assert lo >= hi
+    assert "window_start" not in days.source_params()  # the source is not asked for it

@@ -108,3 +108,12 @@ def test_fhs_one_day_from_standardized_residuals():
     assert got.var == pytest.approx(-(p["mu"] + np.sqrt(s2) * np.quantile(z, 0.01)), rel=1e-6)
     ten = fhs_var_es(r, 0.01, horizon=10, n_sims=4000, seed=1)
     assert ten.es >= ten.var > got.var
+
+
+def test_fhs_on_minute_scale_returns_is_the_rescaled_figure():
+    # percent returns of minute bars are ~1e-2: arch is fitted on them rescaled, figures scaled back
+    r = load_returns("bundled", "SP500").to_numpy()[-1500:]
+    small = fhs_var_es(r / 100, 0.01)  # no DataScaleWarning (warnings are errors here)
+    whole = fhs_var_es(r, 0.01)
+    assert small.var == pytest.approx(whole.var / 100, rel=1e-3)
+    assert small.es == pytest.approx(whole.es / 100, rel=1e-3)
