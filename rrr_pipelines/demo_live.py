@@ -18,21 +18,27 @@ from __future__ import annotations
 
 import json
 import secrets
-import selectors
 import signal
-import socket
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
-from rrr_live.errors import RRRError
+from rrr_pipelines.demo_procs import (
+    GRACE_SECONDS,
+    Children,
+    Exchange,
+    LiveStepError,
+    _tail,
+    free_port,
+    http_json,
+    render_toml,
+    start_exchange,
+)
 from rrr_pipelines.demo_report import live_report
 
 VENUE_KEY_ENV = "RRR_VENUE_API_KEY"
@@ -41,16 +47,10 @@ CONTROL_TOKEN_ENV = "RRR_CONTROL_TOKEN"
 BARS = "bundled/1d"
 LOT = "0.01"
 MAX_SECONDS = 180  # the runner's own bound; the tape normally ends well before
-GRACE_SECONDS = 30  # after SIGTERM, the phased shutdown's time before SIGKILL
-READY_SECONDS = 120  # the exchange reads and expands the bars before it listens
 SHADOW_NOTE = (
     "DEMO ONLY: the gate-failed ensemble v{version} is @shadow: scored on the same batches, "
     "never trades"
 )
-
-
-class LiveStepError(RRRError):
-    """The demo's live step could not run (the message says which part and why)."""
 
 
 @dataclass(frozen=True)
@@ -110,13 +110,6 @@ def demo_secrets() -> dict[str, str]:
             (VENUE_KEY_ENV, VENUE_SECRET_ENV, CONTROL_TOKEN_ENV)}  # fmt: skip
 
 
-def free_port() -> int:
-    """A free TCP port on 127.0.0.1 (the runner's control listener needs a known one)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def runner_config(
     *, ws_url: str, http_url: str, symbols: Sequence[str], registry_url: str,
     summary_json: Path, control_port: int, max_seconds: int = MAX_SECONDS, bars: str = BARS,
@@ -167,83 +160,6 @@ def session_name() -> str:
     return f"demo-{secrets.token_hex(4)}"
 
 
-def render_toml(tables: Mapping[str, Mapping[str, Any]]) -> str:
-    """TOML text of one level of tables of strings, numbers, booleans and string lists."""
-    out: list[str] = []
-    for name, table in tables.items():
-        out.append(f"[{name}]")
-        out.extend(f"{key} = {_toml_value(value)}" for key, value in table.items())
-        out.append("")
-    return "\n".join(out)
-
-
-def _toml_value(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int | float):
-        return repr(value)
-    if isinstance(value, str):
-        return json.dumps(value)  # a JSON string is a valid TOML basic string
-    if isinstance(value, list):
-        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
-    raise TypeError(f"no TOML form for {type(value).__name__}")
-
-
-@dataclass
-class Children:
-    """Every child process of the live step; :meth:`stop_all` stops and waits for each.
-
-    Attributes:
-        procs: ``(name, process)`` in start order.
-    """
-
-    procs: list[tuple[str, subprocess.Popen[bytes]]] = field(default_factory=list)
-
-    def start(self, name: str, argv: list[str], env: Mapping[str, str], log: Path,
-              stdout: int | IO[bytes] | None = None) -> subprocess.Popen[bytes]:  # fmt: skip
-        """Start ``argv`` (stderr, and stdout unless piped, to ``log``)."""
-        with log.open("ab") as sink:
-            proc = subprocess.Popen(
-                argv, env=dict(env), stdout=sink if stdout is None else stdout, stderr=sink,
-                stdin=subprocess.DEVNULL,
-            )  # fmt: skip
-        self.procs.append((name, proc))
-        return proc
-
-    def stop_all(self, grace: float = GRACE_SECONDS) -> list[str]:
-        """SIGTERM the running ones (last started first), wait, SIGKILL what outlives ``grace``.
-
-        Returns:
-            Names of processes that had to be killed.
-        """
-        killed = []
-        for name, proc in reversed(self.procs):
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-                try:
-                    proc.wait(timeout=grace)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait()
-                    killed.append(name)
-            if proc.stdout is not None:
-                proc.stdout.close()
-        return killed
-
-    def running(self) -> list[str]:
-        """Names of children still running."""
-        return [name for name, proc in self.procs if proc.poll() is None]
-
-
-@dataclass(frozen=True)
-class Exchange:
-    """The replay exchange process and its URLs."""
-
-    proc: subprocess.Popen[bytes]
-    ws_url: str
-    http_url: str
-
-
 def exchange_argv(symbols: Sequence[str], start: str, bars: str = BARS) -> list[str]:
     """``rrr exchange serve`` on the holdout bars: ticks, lockstep, send time, paper venue."""
     return [
@@ -251,59 +167,6 @@ def exchange_argv(symbols: Sequence[str], start: str, bars: str = BARS) -> list[
         "--bars", bars, "--symbols", ",".join(symbols), "--start", start, "--lot", LOT,
         "--lockstep", "--send-time", "--paper", "--control",
     ]  # fmt: skip
-
-
-def start_exchange(
-    children: Children, argv: list[str], env: Mapping[str, str], log: Path,
-    ready_seconds: float = READY_SECONDS,
-) -> Exchange:  # fmt: skip
-    """Start the exchange and wait for its ``replay exchange … ws URL http URL`` line.
-
-    Raises:
-        LiveStepError: it exited or did not listen within ``ready_seconds``.
-    """
-    proc = children.start("exchange", argv, env, log, stdout=subprocess.PIPE)
-    assert proc.stdout is not None
-    line = _ready_line(proc.stdout, time.monotonic() + ready_seconds)
-    words = line.split()
-    if "ws" not in words or "http" not in words:
-        raise LiveStepError(f"replay exchange did not start: {_tail(log)}")
-    return Exchange(proc, words[words.index("ws") + 1], words[words.index("http") + 1])
-
-
-def _ready_line(stream: IO[bytes], deadline: float) -> str:
-    """The first stdout line starting ``replay exchange`` ("" on EOF or the deadline)."""
-    with selectors.DefaultSelector() as sel:
-        sel.register(stream, selectors.EVENT_READ)
-        while (left := deadline - time.monotonic()) > 0:
-            if not sel.select(left):
-                break
-            raw = stream.readline()
-            if not raw:
-                break
-            if raw.startswith(b"replay exchange"):
-                return raw.decode()
-    return ""
-
-
-def _tail(log: Path) -> str:
-    """The log's last meaningful line (a traceback's exception line), and where the log is."""
-    try:
-        text = log.read_text(errors="replace").splitlines()
-    except OSError:
-        return f"(no log at {log})"
-    lines = [t for t in (line.strip(" |+-") for line in text) if t]
-    return f"{lines[-1] if lines else '(empty log)'} (log: {log})"
-
-
-def http_json(url: str, *, token: str | None = None, method: str = "GET") -> dict[str, Any]:
-    """A loopback JSON request (the token goes in the Authorization header, never the URL)."""
-    headers = {"Authorization": f"Bearer {token}"} if token else {}
-    data = b"" if method == "POST" else None
-    req = urllib.request.Request(url, data=data, headers=headers, method=method)
-    with urllib.request.urlopen(req, timeout=5) as resp:
-        answer: dict[str, Any] = json.load(resp)
-    return answer
 
 
 @dataclass
