@@ -50,7 +50,8 @@ reject a bad argument also derive from ``ValueError`` (marked ``+ValueError``)::
         ├── StackingError, TrainingDataError          lib.ml.ensemble, lib.ml.lightning_modules
         ├── LabelError, SplitError, MetricError +ValueError   lib.ml.labels/splits/metrics
         ├── WalkForwardError +ValueError  lib.ml.walkforward: folds that cannot be built or trained
-        └── EvaluationError, BaselineError, GateError +ValueError   lib.ml.evaluation/baselines/gate
+        ├── EvaluationError, BaselineError, GateError +ValueError   lib.ml.evaluation/baselines/gate
+        └── DriftInputError +ValueError   lib.live_feedback.drift: samples or settings a PSI cannot use
 """
 
 from __future__ import annotations
