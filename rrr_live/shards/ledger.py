@@ -95,6 +95,13 @@ class RiskLedger:
         timeout_s: how long a sync or reservation may take before failing closed.
         on_lock_wait: called with the seconds each transaction waited for the account lock.
         monotonic: seconds clock of the lock-wait measurement.
+
+    Attributes:
+        epoch: the account resume epoch this shard applied.
+        lock_wait_s: how long the last transaction waited for the account lock.
+        reachable: the last call reached the ledger.
+        last_error: the last database failure (also written to this shard's row).
+        last_portfolio: portfolio-wide ``(gross, net)`` the last reservation checked against.
     """
 
     def __init__(
@@ -117,6 +124,7 @@ class RiskLedger:
         self.lock_wait_s = 0.0
         self.reachable = True
         self.last_error = ""
+        self.last_portfolio = (0.0, 0.0)
 
     async def open(self, equity: float) -> None:
         """Create the account row (base equity and high-water mark ``equity``) and this shard's.
@@ -233,8 +241,9 @@ class RiskLedger:
         _, own_gross, own_net = port.valuation()
         scale = self._scale(row["equity"])
         lim = self.limits
-        check_aggregate(codes, d_gross, d_net, others["gross"] + own_gross,
-                        others["net"] + own_net, lim.max_gross_notional * scale,
+        gross, net = others["gross"] + own_gross, others["net"] + own_net
+        self.last_portfolio = (gross, net)
+        check_aggregate(codes, d_gross, d_net, gross, net, lim.max_gross_notional * scale,
                         lim.max_net_notional * scale, _PGROSS, _PNET)  # fmt: skip
         ok = codes == _OK
         add_gross, add_net = float(d_gross[ok].sum()), float(d_net[ok].sum())
