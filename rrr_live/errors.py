@@ -52,7 +52,7 @@ reject a bad argument also derive from ``ValueError`` (marked ``+ValueError``)::
         ├── LabelError, SplitError, MetricError +ValueError   lib.ml.labels/splits/metrics
         ├── WalkForwardError +ValueError  lib.ml.walkforward: folds that cannot be built or trained
         ├── EvaluationError, BaselineError, GateError +ValueError   lib.ml.evaluation/baselines/gate
-        └── DriftInputError +ValueError   lib.live_feedback.drift: samples or settings a PSI cannot use
+        └── DriftInputError +ValueError   lib.live_feedback.drift: samples/settings a PSI cannot use
 """
 
 from __future__ import annotations

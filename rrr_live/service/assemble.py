@@ -18,7 +18,7 @@ import shutil
 import tempfile
 import uuid
 from contextlib import AsyncExitStack
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -71,6 +71,7 @@ from rrr_live.service.parity import fee_rates, session_payload, tap_feed_session
 from rrr_live.service.runner_metrics import RunnerGauges
 from rrr_live.service.trader import BatchReport, Trader, TraderParts
 from rrr_live.service.warmup import WarmupSource, warm_up
+from rrr_live.shards.plan import shard_plan
 from rrr_live.strategy.decision import DecisionStep
 from rrr_live.strategy.sizing import Strategy
 from rrr_live.venue.broker import BinanceBroker
@@ -90,6 +91,7 @@ class ModelFacts:
     universe: tuple[str, ...]
     interval: str
     window: int
+    model_universe: tuple[str, ...] = ()  # the whole universe when a shard trades part of it
 
 
 @dataclass(frozen=True)
@@ -195,6 +197,8 @@ async def assemble(
     stack.push_async_callback(client.aclose)
     device = _device(cfg.model.device)
     facts = await _model_facts(cfg, client, cache, device)
+    plan = shard_plan(cfg, facts.universe)  # a shard trades its symbols; the model keeps all
+    facts = replace(facts, universe=plan.symbols, model_universe=plan.universe)
     venue = await _venue_facts(cfg, facts.universe)
     rest = _order_api(cfg)
     stack.push_async_callback(rest.close)
@@ -317,7 +321,8 @@ def _label(interval_ns: int) -> str:
 
 
 def _running(f: ModelFacts) -> RunningConfig:
-    return RunningConfig(f.spec.fingerprint(), f.spec.names, f.universe, f.interval, f.window)
+    universe = f.model_universe or f.universe
+    return RunningConfig(f.spec.fingerprint(), f.spec.names, universe, f.interval, f.window)
 
 
 async def _venue_facts(cfg: LiveConfig, universe: tuple[str, ...]) -> VenueFacts:

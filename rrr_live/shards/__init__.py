@@ -1,1 +1,1 @@
-"""Runner shards over one account: the portfolio-wide risk ledger and the trader's gate."""
+"""Scale-out: symbol ownership across runner shards and the shared risk ledger."""

@@ -25,6 +25,7 @@ from rrr_live.venue.model import (
     OrderIntent,
     OrderState,
     no_crash,
+    owns_client_id,
 )
 from rrr_live.venue.rest import AmbiguousOutcome, SignedRest, VenueRejected
 from rrr_live.venue.store import OrderStore, StateChange
@@ -267,7 +268,7 @@ class BinanceBroker:
 
     def owns(self, client_id: str) -> bool:
         """Whether a client id is this runner's (its prefix)."""
-        return client_id.startswith(f"{self.store.prefix}-")
+        return owns_client_id(self.store.prefix, client_id)
 
 
 def _order_params(intent: OrderIntent) -> dict[str, Any]:

@@ -21,13 +21,19 @@ def live() -> None:
     type=click.Path(path_type=Path, dir_okay=False),
     help="Runner TOML file (see docs/live-runner.md).",
 )
-def run(config: Path) -> None:
+@click.option(
+    "--shard",
+    default=None,
+    metavar="I/N",
+    help="Run as shard I of N (overrides runner.shard; see docs/shards.md).",
+)
+def run(config: Path, shard: str | None) -> None:
     """Run until SIGTERM/SIGINT, the end of the feed or runner.max_seconds; exit 0 when clean.
 
     A bad configuration prints one line and exits 2.
     """
     from rrr_live.__main__ import run_config
 
-    code = run_config(config)
+    code = run_config(config, shard)
     if code:
         sys.exit(code)
