@@ -71,6 +71,7 @@ from rrr_live.service.parity import fee_rates, session_payload, tap_feed_session
 from rrr_live.service.runner_metrics import RunnerGauges
 from rrr_live.service.trader import BatchReport, Trader, TraderParts
 from rrr_live.service.warmup import WarmupSource, warm_up
+from rrr_live.shards.ledger import RiskLedger
 from rrr_live.shards.plan import shard_plan
 from rrr_live.strategy.decision import DecisionStep
 from rrr_live.strategy.sizing import Strategy
@@ -228,6 +229,8 @@ async def assemble(
     if restored is not None:
         logger.info("risk state restored from the journal: %s", restored)
     await _restore_positions(rj, trader)
+    if cfg.shard is not None:  # the account's shards share one risk ledger
+        trader.p.ledger = await _ledger(cfg, pool, cash, metrics)
     market = await _market_instruments(cfg, facts.universe)
     depth = facts.spec.warmup_bars() + facts.window + 1  # warm-up bars per symbol
     rj.event("session", 0, session_payload(cfg, facts.version, venue.instruments, market, cash,
@@ -262,6 +265,14 @@ async def assemble(
     if cfg.control.metrics_port:
         stack.callback(serve_metrics(metrics, cfg.control.metrics_port).close)
     return svc, rec, rj, writer
+
+
+async def _ledger(cfg: LiveConfig, pool: asyncpg.Pool, cash: float, metrics: Metrics) -> RiskLedger:
+    ledger = RiskLedger(pool, cfg.ledger_account, cfg.runner.name, cfg.risk,
+                        cfg.ledger.timeout_s, metrics.ledger_lock_wait.observe)  # fmt: skip
+    await ledger.open(cash)
+    logger.info("risk ledger of account %s: shard %s", cfg.ledger_account, cfg.runner.name)
+    return ledger
 
 
 def _device(choice: str) -> str:
