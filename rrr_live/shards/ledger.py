@@ -164,9 +164,7 @@ class RiskLedger:
         self, conn: asyncpg.Connection, ts_ns: int, risk: RiskEngine, row: asyncpg.Record
     ) -> _Synced:
         port = risk.portfolio
-        equity, gross, net = port.valuation()
-        if not math.isfinite(equity):  # the risk engine halts on it; publish exposure only
-            equity = port.initial_cash
+        equity, gross, net = _finite(port.valuation())
         await conn.execute(sql.WRITE_SHARD, self.account, self.shard, gross, net,
                            equity - port.initial_cash, equity, 0.0, 0.0, risk.state.name,
                            row["epoch"], ts_ns, self.last_error)  # fmt: skip
@@ -238,7 +236,7 @@ class RiskLedger:
             codes[(codes == _OK) & not_reducing(pos, qty)] = _HALTED
         others = await conn.fetchrow(sql.OTHERS, self.account, self.shard)
         d_gross, d_net = exposure_deltas(pos, qty, ref)
-        _, own_gross, own_net = port.valuation()
+        _, own_gross, own_net = _finite(port.valuation())
         scale = self._scale(row["equity"])
         lim = self.limits
         gross, net = others["gross"] + own_gross, others["net"] + own_net
@@ -313,6 +311,13 @@ class RiskLedger:
             log.warning("risk ledger %s unreachable (%s): reducing only", self.account, type(e))
         self.reachable = False
         risk.set_external(ts_ns, UNREACHABLE)
+
+
+def _finite(valuation: tuple[float, float, float]) -> tuple[float, float, float]:
+    """Return ``(equity, gross, net)``; a value that is not finite fails the call closed."""
+    if not all(math.isfinite(v) for v in valuation):
+        raise LedgerUnavailable(f"shard valuation is not finite: {valuation}")
+    return valuation
 
 
 async def ledger_status(pool: asyncpg.Pool, account: str) -> dict[str, Any]:

@@ -180,3 +180,19 @@ async def test_open_without_a_database_raises_ledger_unavailable(ledger_dsn: str
         await shard.ledger.open(1.0)
     await shard.ledger.sync(1, shard.risk)  # never raises into the trader
     assert shard.risk.state is TradingState.REDUCING
+
+
+async def test_a_valuation_that_is_not_finite_fails_closed(ledger_dsn: str) -> None:
+    async with asyncpg.create_pool(ledger_dsn, min_size=1, max_size=1) as pool:
+        (a,) = await _shards(pool, 1, RiskLimits(max_gross_notional=1e6))
+        d = orders(1, a, {0: 10})
+        await a.ledger.reserve(1, d, a.step)
+        a.fill(d)
+        a.portfolio.mark_symbol("AAA", float("nan"))
+        await a.ledger.sync(2, a.risk)  # NaN would pass every limit: refuse to publish it
+        assert a.risk.state is TradingState.REDUCING and not a.ledger.reachable
+        d = orders(3, a, {1: 5})
+        await a.ledger.reserve(3, d, a.step)
+        assert d.codes.tolist() == [R.REDUCING_ONLY]
+        row = (await a.ledger.status())["shards"][0]
+        assert row["gross"] == pytest.approx(1_000.0)  # the last finite exposure stays
