@@ -71,6 +71,7 @@ from rrr_live.service.parity import fee_rates, session_payload, tap_feed_session
 from rrr_live.service.runner_metrics import RunnerGauges
 from rrr_live.service.trader import BatchReport, Trader, TraderParts
 from rrr_live.service.warmup import WarmupSource, warm_up
+from rrr_live.shards.control import LedgerCommands
 from rrr_live.shards.ledger import RiskLedger
 from rrr_live.shards.plan import shard_plan
 from rrr_live.strategy.decision import DecisionStep
@@ -456,6 +457,8 @@ def _control(
                 "batches": rec.batches, "served": rec.served}  # fmt: skip
 
     base = risk_handlers(risk, now_ns, status)
+    if isinstance(svc.trader.p.ledger, RiskLedger):  # a shard: halt/resume the whole account
+        base = LedgerCommands(svc.trader.p.ledger, now_ns).wrap(base)
 
     def recorded(action: Any) -> Any:
         def run(reason: str) -> str:

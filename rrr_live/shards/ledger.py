@@ -280,6 +280,12 @@ class RiskLedger:
         except _DB_ERRORS as e:
             raise LedgerUnavailable(f"risk ledger of account {self.account!r}: {e}") from e
 
+    def view(self) -> dict[str, Any]:
+        """Return this handle's own facts (no database call): for a runner's status page."""
+        return {"account": self.account, "shard": self.shard, "reachable": self.reachable,
+                "epoch": self.epoch, "lock_wait_s": self.lock_wait_s,
+                "last_error": self.last_error}  # fmt: skip
+
     async def status(self) -> dict[str, Any]:
         """Return the account row and every shard row (JSON-ready)."""
         return await ledger_status(self.pool, self.account)

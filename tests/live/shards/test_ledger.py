@@ -12,6 +12,8 @@ import pytest
 from rrr_live.risk.limits import RiskLimits
 from rrr_live.risk.reasons import DenyReason
 from rrr_live.risk.state import TradingState
+from rrr_live.service.control import risk_handlers
+from rrr_live.shards.control import RESUME_REQUESTED, LedgerCommands
 from rrr_live.shards.ledger import UNREACHABLE, LedgerUnavailable, ledger_status
 from rrr_live.strategy.decision import DecisionBatch, OpenOrders
 from tests.live.shards.conftest import SYMBOLS, Shard, make_shard, orders
@@ -196,3 +198,21 @@ async def test_a_valuation_that_is_not_finite_fails_closed(ledger_dsn: str) -> N
         assert d.codes.tolist() == [R.REDUCING_ONLY]
         row = (await a.ledger.status())["shards"][0]
         assert row["gross"] == pytest.approx(1_000.0)  # the last finite exposure stays
+
+
+async def test_control_halt_and_resume_of_a_shard_act_on_the_account(ledger_dsn: str) -> None:
+    async with asyncpg.create_pool(ledger_dsn, min_size=1, max_size=2) as pool:
+        a, b = await _shards(pool, 2, RiskLimits())
+        commands = LedgerCommands(a.ledger, lambda: 7)
+        h = commands.wrap(risk_handlers(a.risk, lambda: 7, lambda: {"runner": "a"}))
+        assert h.halt("operator halt via control API") == "halted"  # this shard at once
+        await commands.drain()
+        await b.ledger.sync(8, b.risk)
+        assert b.risk.state is TradingState.HALTED  # the others at their next sync
+        assert h.status() == {"runner": "a", "ledger": a.ledger.view()}
+        assert h.status()["ledger"]["shard"] == "s0"
+        assert h.resume("operator resume via control API") == RESUME_REQUESTED
+        await commands.drain()
+        for s in (a, b):
+            await s.ledger.sync(9, s.risk)
+            assert s.risk.state is TradingState.ACTIVE
