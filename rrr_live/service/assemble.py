@@ -69,6 +69,7 @@ from rrr_live.service.journal_sink import (
 )
 from rrr_live.service.parity import fee_rates, session_payload, tap_feed_sessions
 from rrr_live.service.runner_metrics import RunnerGauges
+from rrr_live.service.startup import reconcile_at_start
 from rrr_live.service.trader import BatchReport, Trader, TraderParts
 from rrr_live.service.warmup import WarmupSource, warm_up
 from rrr_live.shards.plan import shard_plan
@@ -228,6 +229,7 @@ async def assemble(
     if restored is not None:
         logger.info("risk state restored from the journal: %s", restored)
     await _restore_positions(rj, trader)
+    await reconcile_at_start(broker, rj, trader)  # this runner's prefix and symbols only
     market = await _market_instruments(cfg, facts.universe)
     depth = facts.spec.warmup_bars() + facts.window + 1  # warm-up bars per symbol
     rj.event("session", 0, session_payload(cfg, facts.version, venue.instruments, market, cash,
