@@ -444,7 +444,8 @@ def _control(
 
     def status() -> dict[str, Any]:
         return {"runner": cfg.runner.name, "state": risk.state.name, "frames": svc.report.frames,
-                "batches": rec.batches, "served": rec.served}  # fmt: skip
+                "batches": rec.batches, "served": rec.served, "shard": str(cfg.shard or ""),
+                "symbols": len(svc.trader.p.universe)}  # fmt: skip
 
     base = risk_handlers(risk, now_ns, status)
 
