@@ -56,7 +56,7 @@ def shard_runner(path: Path, runner: Any, override: str | None) -> tuple[ShardSp
         override: ``--shard`` of the command line (``None`` or ``""``: the file's value).
 
     Returns:
-        The shard (``None``: unsharded) and the section to run with.
+        The shard (``None``: unsharded, also for ``"0/1"``) and the section to run with.
 
     Raises:
         ConfigError: a malformed shard, or a name too long for the venue's client order ids.
@@ -65,6 +65,8 @@ def shard_runner(path: Path, runner: Any, override: str | None) -> tuple[ShardSp
     if not text:
         return None, runner
     spec = parse_shard(text, setting)
+    if spec.count == 1:  # "0/1": the one runner of the account, unsharded (systemd's @0 of 1)
+        return None, dataclasses.replace(runner, shard="")
     name = shard_name(runner.name, spec)
     if len(name) > MAX_PREFIX:
         raise ConfigError(
