@@ -11,6 +11,7 @@ from collections import Counter
 from decimal import Decimal
 
 import asyncpg
+import httpx
 import pytest
 
 from rrr_live.clock import LiveClock
@@ -25,6 +26,7 @@ from rrr_live.venue.model import Decision, OrderIntent, client_order_id
 from rrr_live.venue.reconcile import reconcile_owned
 from rrr_live.venue.rest import Credentials, RestConfig, SignedRest
 from rrr_live.venue.store import OrderStore
+from tests.kit.services import free_port
 from tests.live.paper.kit import KEYS
 from tests.live.service.runner_kit import BALANCES, SYMBOLS, paper, random_bars, runner_env, tape_of
 
@@ -70,7 +72,11 @@ async def _sent_then_died(pool, url: str, prefix: str, symbol: str) -> str:
     return intent.client_id
 
 
-async def test_restarted_shard_settles_its_in_doubt_order_and_never_resends(env, tmp_path):
+async def test_restarted_shard_settles_its_in_doubt_order_and_never_resends(
+    env, tmp_path, monkeypatch
+):
+    monkeypatch.setenv("RRR_CONTROL_TOKEN", "tok-1")
+    port = free_port()
     mine, theirs = owned(SYMBOLS, ME), owned(SYMBOLS, OTHER)
     assert mine and theirs and not set(mine) & set(theirs)
     me, other = f"t1{ME.suffix}", f"t1{OTHER.suffix}"
@@ -79,16 +85,22 @@ async def test_restarted_shard_settles_its_in_doubt_order_and_never_resends(env,
             doubt = await _sent_then_died(pool, ex.http_url, me, mine[0])
             foreign = await _sent_then_died(pool, ex.http_url, other, theirs[0])
         path = env.toml(ex.http_url, tmp_path / "runner.toml", shard=f'"{ME}"')
+        path.write_text(path.read_text() + f"[control]\nport = {port}\n")
         cfg = load_config(path)
         assert cfg.runner.name == me
 
-        async def stop() -> None:
+        async def stop() -> dict:
             await ex.finished()
+            async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as http:
+                seen = (await http.get("/status", headers={"Authorization": "Bearer tok-1"})).json()
             os.kill(os.getpid(), signal.SIGTERM)
+            return seen
 
         stopper = asyncio.create_task(stop())
         assert await asyncio.wait_for(run_live(cfg), 120) == 0
-        await stopper
+        status = await stopper
+        assert status["runner"] == me and status["shard"] == "4/5"
+        assert status["symbols"] == len(mine)
         venue = {o.client_id: o for o in ex.paper.account.orders.values()}
         sent = Counter(o.client_id for o in ex.paper.account.orders.values())
         async with asyncpg.create_pool(env.dsn, min_size=1, max_size=2) as pool:
