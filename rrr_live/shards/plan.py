@@ -86,6 +86,23 @@ def shard_runner(path: Path, runner: Any, override: str | None) -> tuple[ShardSp
     return spec, section
 
 
+def shard_ports(path: Path, control: Any, spec: ShardSpec | None) -> Any:
+    """Offset a ``[control]`` section's ports by the shard index (shards share one file).
+
+    Shard ``i`` listens on ``port + i`` and ``metrics_port + i`` (0 stays 0: no listener).
+
+    Raises:
+        ConfigError: an offset port past 65535.
+    """
+    if spec is None:
+        return control
+    port = control.port + spec.index if control.port else 0
+    metrics = control.metrics_port + spec.index if control.metrics_port else 0
+    if max(port, metrics) > 65535:
+        raise ConfigError(f"{path}: control ports + shard index {spec.index} pass 65535")
+    return dataclasses.replace(control, port=port, metrics_port=metrics)
+
+
 def shard_plan(cfg: LiveConfig, universe: tuple[str, ...]) -> ShardPlan:
     """The symbols this runner trades out of ``universe`` (all of them when unsharded).
 
