@@ -69,6 +69,7 @@ from rrr_live.service.journal_sink import (
 )
 from rrr_live.service.parity import fee_rates, session_payload, tap_feed_sessions
 from rrr_live.service.runner_metrics import RunnerGauges
+from rrr_live.service.startup import reconcile_at_start
 from rrr_live.service.trader import BatchReport, Trader, TraderParts
 from rrr_live.service.warmup import WarmupSource, warm_up
 from rrr_live.shards.control import LedgerCommands
@@ -230,6 +231,7 @@ async def assemble(
     if restored is not None:
         logger.info("risk state restored from the journal: %s", restored)
     await _restore_positions(rj, trader)
+    await reconcile_at_start(broker, rj, trader)  # this runner's prefix and symbols only
     if cfg.shard is not None:  # the account's shards share one risk ledger
         trader.p.ledger = await _ledger(cfg, pool, cash, metrics)
     market = await _market_instruments(cfg, facts.universe)
@@ -454,7 +456,8 @@ def _control(
 
     def status() -> dict[str, Any]:
         return {"runner": cfg.runner.name, "state": risk.state.name, "frames": svc.report.frames,
-                "batches": rec.batches, "served": rec.served}  # fmt: skip
+                "batches": rec.batches, "served": rec.served, "shard": str(cfg.shard or ""),
+                "symbols": len(svc.trader.p.universe)}  # fmt: skip
 
     base = risk_handlers(risk, now_ns, status)
     if isinstance(svc.trader.p.ledger, RiskLedger):  # a shard: halt/resume the whole account

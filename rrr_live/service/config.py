@@ -23,7 +23,7 @@ from rrr_live.errors import ConfigError
 from rrr_live.risk.limits import RiskLimits
 from rrr_live.service.control import ControlConfigError, check_bind
 from rrr_live.shards.hashing import ShardSpec
-from rrr_live.shards.plan import shard_runner
+from rrr_live.shards.plan import shard_ports, shard_runner
 from rrr_live.strategy.sizing import StrategyConfig
 
 NAME_RE = re.compile(r"[a-z0-9-]{1,16}")
@@ -230,6 +230,7 @@ def load_config(
     _check(path, parts)
     base_name = parts["runner"].name
     spec, parts["runner"] = shard_runner(path, parts["runner"], shard)
+    parts["control"] = shard_ports(path, parts["control"], spec)
     venue, control = parts["venue"], parts["control"]
     token = _optional_secret(path, "control", control.token_env, control.token_file, env)
     if control.port:

@@ -56,7 +56,7 @@ def shard_runner(path: Path, runner: Any, override: str | None) -> tuple[ShardSp
         override: ``--shard`` of the command line (``None`` or ``""``: the file's value).
 
     Returns:
-        The shard (``None``: unsharded) and the section to run with.
+        The shard (``None``: unsharded, also for ``"0/1"``) and the section to run with.
 
     Raises:
         ConfigError: a malformed shard, or a name too long for the venue's client order ids.
@@ -65,6 +65,8 @@ def shard_runner(path: Path, runner: Any, override: str | None) -> tuple[ShardSp
     if not text:
         return None, runner
     spec = parse_shard(text, setting)
+    if spec.count == 1:  # "0/1": the one runner of the account, unsharded (systemd's @0 of 1)
+        return None, dataclasses.replace(runner, shard="")
     name = shard_name(runner.name, spec)
     if len(name) > MAX_PREFIX:
         raise ConfigError(
@@ -82,6 +84,23 @@ def shard_runner(path: Path, runner: Any, override: str | None) -> tuple[ShardSp
         runner, name=name, shard=str(spec), summary_json=summary, cache_dir=cache
     )
     return spec, section
+
+
+def shard_ports(path: Path, control: Any, spec: ShardSpec | None) -> Any:
+    """Offset a ``[control]`` section's ports by the shard index (shards share one file).
+
+    Shard ``i`` listens on ``port + i`` and ``metrics_port + i`` (0 stays 0: no listener).
+
+    Raises:
+        ConfigError: an offset port past 65535.
+    """
+    if spec is None:
+        return control
+    port = control.port + spec.index if control.port else 0
+    metrics = control.metrics_port + spec.index if control.metrics_port else 0
+    if max(port, metrics) > 65535:
+        raise ConfigError(f"{path}: control ports + shard index {spec.index} pass 65535")
+    return dataclasses.replace(control, port=port, metrics_port=metrics)
 
 
 def shard_plan(cfg: LiveConfig, universe: tuple[str, ...]) -> ShardPlan:

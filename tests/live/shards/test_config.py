@@ -53,6 +53,14 @@ def test_a_shard_gets_its_own_name_paths_and_symbols(tmp_path):
     # the command line overrides the file
     other = load_config(_write(tmp_path, text), ENV, shard="3/4")
     assert other.runner.name == "acct-s3of4" and other.runner.shard == "3/4"
+    # shards started from one file listen on their own ports (port + shard index)
+    ports = load_config(
+        _write(tmp_path, text + "[control]\nport = 9100\nmetrics_port = 9200\n"), ENV
+    )
+    assert (ports.control.port, ports.control.metrics_port) == (9101, 9201)
+    # one shard of one is the unsharded runner (rrr-live@0 with RRR_LIVE_SHARDS=1)
+    single = load_config(_write(tmp_path, text), ENV, shard="0/1")
+    assert single.shard is None and single.runner.name == "acct" and single.runner.shard == ""
 
 
 def test_a_shard_owning_nothing_is_refused(tmp_path):
