@@ -27,6 +27,7 @@ from rrr_live.persistence.databases import prepare_databases
 from rrr_live.service.config import load_config
 from rrr_live.service.journal_sink import RunnerJournal
 from rrr_live.service.parity import NoSecrets
+from rrr_live.shards.ledger import ledger_status
 
 LedgerPart = Callable[[asyncpg.Pool, str], Awaitable[dict[str, Any] | None]]
 _SHARD_SUFFIX = re.compile(r"-s([0-9]+)of([0-9]+)$")
@@ -87,8 +88,13 @@ async def account_status(
     }
 
 
-async def status_for_config(path: Path, ledger: LedgerPart | None = None) -> dict[str, Any]:
+async def status_for_config(
+    path: Path, ledger: LedgerPart | None = ledger_status
+) -> dict[str, Any]:
     """:func:`account_status` of the account a runner TOML file configures (no secret needed).
+
+    The ledger's part is the account's risk-ledger rows (:func:`~rrr_live.shards.ledger.
+    ledger_status`) unless another ``ledger`` is given.
 
     Raises:
         ConfigError: an unreadable or invalid configuration.
