@@ -41,6 +41,7 @@ reject a bad argument also derive from ``ValueError`` (marked ``+ValueError``)::
     ├── RefusedError                    inference.lifecycle: a version may not serve (reason)
     ├── ControlConfigError              rrr_live.service.control: e.g. a public bind without a token
     ├── CaptureError                    persistence.journal.replay: no usable capture to replay
+    ├── LedgerUnavailable               rrr_live.shards.ledger: risk ledger unreachable in time
     └── (rrr_pipelines)
         ├── SourceError                 lib.sources: FilesSourceError, RestSourceError
         ├── PublishRefusedError         lib.bars_wap: an unpassed partition is never published

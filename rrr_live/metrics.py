@@ -151,6 +151,10 @@ class Metrics:
         self.orders = Counter(
             "rrr_orders", "Orders sent to the venue, by its answer", ["outcome"], registry=r
         )
+        self.ledger_lock_wait = Histogram(
+            "rrr_ledger_lock_wait_seconds", "Wait for the risk ledger's account row lock",
+            registry=r, buckets=LATENCY_BUCKETS,
+        )  # fmt: skip
         self.risk_denials = Counter(
             "rrr_risk_denials", "Orders the risk engine denied, by reason", ["reason"],
             registry=r,

@@ -253,8 +253,10 @@ def _create_database(cur: Any, name: str, address: ServerAddress) -> bool:
 
     try:
         cur.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    except psycopg2.errors.DuplicateDatabase:
-        return False  # created concurrently by another `db up`
+    except (psycopg2.errors.DuplicateDatabase, psycopg2.errors.UniqueViolation):
+        # created concurrently by another `db up` or shard (two CREATE DATABASE of one name
+        # racing can fail on pg_database's unique index instead of DuplicateDatabase)
+        return False
     except psycopg2.errors.InsufficientPrivilege as e:
         raise DatabaseUnavailableError(
             f"database {name!r} does not exist on {address.describe()} and user "

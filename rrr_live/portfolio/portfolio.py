@@ -45,6 +45,13 @@ def average_cost_update(pos: F64, avg: F64, qty: F64, price: F64) -> tuple[F64, 
     return new_pos, new_avg, realized
 
 
+def drawdown(equity: float, high_water_mark: float) -> float:
+    """Return ``1 - equity / high_water_mark`` (0 at a new high, 1 without a positive mark)."""
+    if high_water_mark <= 0:
+        return 1.0
+    return max(0.0, 1.0 - equity / high_water_mark)
+
+
 class Portfolio:
     """Cash and positions over a fixed symbol universe.
 
@@ -186,10 +193,7 @@ class Portfolio:
 
     def drawdown(self, equity: float | None = None) -> float:
         """Return ``1 - equity / high_water_mark`` (0 at a new high)."""
-        value = self.equity() if equity is None else equity
-        if self.high_water_mark <= 0:
-            return 1.0
-        return max(0.0, 1.0 - value / self.high_water_mark)
+        return drawdown(self.equity() if equity is None else equity, self.high_water_mark)
 
     def record(self, ts_ns: int) -> float:
         """Append ``(ts_ns, equity)`` to the curve, raise the high-water mark, return equity."""

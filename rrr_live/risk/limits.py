@@ -29,6 +29,7 @@ import numpy.typing as npt
 from rrr_live.portfolio.portfolio import Portfolio
 from rrr_live.risk.quality import JournalHealth
 from rrr_live.risk.reasons import DenyReason
+from rrr_live.risk.rules import check_aggregate, drawdown_hit, exposure_deltas, not_reducing
 from rrr_live.risk.state import (
     Approved,
     Denied,
@@ -132,6 +133,7 @@ class RiskEngine:
         self.symbol_reducing = np.zeros(n, dtype=bool)
         self.flatten_pending = False
         self.journal = JournalHealth.OK
+        self.external = ""
         self.var = (
             PortfolioVar(n, limits.var_alpha, limits.var_lambda)
             if math.isfinite(limits.max_var)
@@ -156,7 +158,7 @@ class RiskEngine:
 
     # --- real-time monitor -------------------------------------------------------------------
     def breaches(self) -> list[str]:
-        """Return what currently asks for REDUCING: exceeded exposure/VaR limits, the journal."""
+        """Return what asks for REDUCING: exceeded exposure/VaR limits, the journal, outside."""
         lim = self.limits
         out = []
         if self._has_caps or self.var is not None:
@@ -173,6 +175,8 @@ class RiskEngine:
                 out.append(_R.VAR.label)
         if self.journal is JournalHealth.DEGRADED:
             out.append("journal degraded")
+        if self.external:
+            out.append(self.external)
         return out
 
     def on_mark(self, ts_ns: int, equity: float | None = None) -> TradingState:
@@ -188,13 +192,13 @@ class RiskEngine:
             if not math.isfinite(value):
                 raise ArithmeticError(f"equity is {value}")
             self.portfolio.update_high_water_mark(value)
-            drawdown_hit = self.portfolio.drawdown(value) >= self.limits.max_drawdown
+            hit = drawdown_hit(value, self.portfolio.high_water_mark, self.limits.max_drawdown)
             if self.var is not None:
                 self.var.on_marks(self.portfolio.last_price)
             breaches = [] if old is TradingState.HALTED else self.breaches()
         except Exception as e:  # fail closed: a risk engine that cannot compute must stop
             return self.halt(ts_ns, f"risk computation failed: {type(e).__name__}: {e}")
-        new = self.machine.update(ts_ns, drawdown_hit, breaches)
+        new = self.machine.update(ts_ns, hit, breaches)
         if new is TradingState.HALTED and old is not TradingState.HALTED:
             self._entered_halt()
         return new
@@ -221,6 +225,18 @@ class RiskEngine:
         self.journal = health
         if health is JournalHealth.LOST:
             return self.halt(ts_ns, "journal lost data")
+        return self._reevaluate(ts_ns)
+
+    def set_external(self, ts_ns: int, reason: str | None) -> TradingState:
+        """Let an outside authority (the portfolio risk ledger) ask for REDUCING, or clear it.
+
+        A non-empty ``reason`` is one of :meth:`breaches` until cleared with ``None``; the
+        state follows at once (REDUCING, or back to ACTIVE when nothing else is breached).
+        """
+        self.external = reason or ""
+        return self._reevaluate(ts_ns)
+
+    def _reevaluate(self, ts_ns: int) -> TradingState:
         if self.machine.state is TradingState.HALTED:
             return self.machine.state
         try:
@@ -335,6 +351,10 @@ class RiskEngine:
         self._count(codes)
         return codes
 
+    def count(self, codes: I8) -> None:
+        """Count denials decided outside the engine (the risk ledger's) in :attr:`denied_counts`."""
+        self._count(codes)
+
     def _count(self, codes: I8) -> None:
         if np.count_nonzero(codes):
             np.add.at(self.denied_counts, codes[codes != _OK], 1)
@@ -347,9 +367,9 @@ class RiskEngine:
         post = pos + qty
         increases = np.abs(post) > np.abs(pos)
         if self.state is TradingState.REDUCING:
-            _deny(codes, increases | (post * pos < 0), _REDUCING)
+            _deny(codes, not_reducing(pos, qty), _REDUCING)
         elif np.count_nonzero(self.symbol_reducing):
-            mask = self.symbol_reducing[idx] & (increases | (post * pos < 0))
+            mask = self.symbol_reducing[idx] & not_reducing(pos, qty)
             _deny(codes, mask, _SYMBOL_REDUCING)
         if lim.max_order_notional != math.inf:
             _deny(codes, np.abs(qty) * price > lim.max_order_notional * scale, _ORDER)
@@ -367,21 +387,9 @@ class RiskEngine:
         scale = self._scale()
         max_gross, max_net = lim.max_gross_notional * scale, lim.max_net_notional * scale
         pos = self.portfolio.position_lots[idx] * self.portfolio.lot[idx]
-        d_gross = (np.abs(pos + qty) - np.abs(pos)) * price
-        d_net = qty * price
+        d_gross, d_net = exposure_deltas(pos, qty, price)
         gross, net = self.portfolio.gross_exposure(), self.portfolio.net_exposure()
-        live = codes == _OK
-        fast_gross = gross + float(np.maximum(d_gross[live], 0).sum()) <= max_gross
-        if fast_gross and abs(net) + float(np.abs(d_net[live]).sum()) <= max_net:
-            return
-        for i in np.flatnonzero(live):
-            g, n = gross + d_gross[i], net + d_net[i]
-            if g > max_gross and d_gross[i] > 0:
-                codes[i] = _GROSS
-            elif abs(n) > max_net and abs(n) > abs(net):
-                codes[i] = _NET
-            else:
-                gross, net = g, n
+        check_aggregate(codes, d_gross, d_net, gross, net, max_gross, max_net)
 
     def _var(self, codes: I8, idx: I64, qty: F64, price: F64) -> None:
         if self.var is None:

@@ -24,6 +24,8 @@ class DenyReason(IntEnum):
     RATE = 8
     VAR = 9
     SYMBOL_REDUCING = 10
+    PORTFOLIO_GROSS = 11
+    PORTFOLIO_NET = 12
 
     @property
     def label(self) -> str:
@@ -48,6 +50,8 @@ _LABELS: Final[dict[DenyReason, str]] = {
     DenyReason.RATE: "order rate limit",
     DenyReason.VAR: "portfolio VaR limit",
     DenyReason.SYMBOL_REDUCING: "symbol reducing only (data quality)",
+    DenyReason.PORTFOLIO_GROSS: "portfolio-wide gross notional limit (risk ledger)",
+    DenyReason.PORTFOLIO_NET: "portfolio-wide net notional limit (risk ledger)",
 }
 
 #: label of every code, indexable by the ``int8`` codes of a batch check

@@ -18,7 +18,7 @@ import shutil
 import tempfile
 import uuid
 from contextlib import AsyncExitStack
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -69,8 +69,12 @@ from rrr_live.service.journal_sink import (
 )
 from rrr_live.service.parity import fee_rates, session_payload, tap_feed_sessions
 from rrr_live.service.runner_metrics import RunnerGauges
+from rrr_live.service.startup import reconcile_at_start
 from rrr_live.service.trader import BatchReport, Trader, TraderParts
 from rrr_live.service.warmup import WarmupSource, warm_up
+from rrr_live.shards.control import LedgerCommands
+from rrr_live.shards.ledger import RiskLedger
+from rrr_live.shards.plan import shard_plan
 from rrr_live.strategy.decision import DecisionStep
 from rrr_live.strategy.sizing import Strategy
 from rrr_live.venue.broker import BinanceBroker
@@ -90,6 +94,7 @@ class ModelFacts:
     universe: tuple[str, ...]
     interval: str
     window: int
+    model_universe: tuple[str, ...] = ()  # the whole universe when a shard trades part of it
 
 
 @dataclass(frozen=True)
@@ -195,6 +200,8 @@ async def assemble(
     stack.push_async_callback(client.aclose)
     device = _device(cfg.model.device)
     facts = await _model_facts(cfg, client, cache, device)
+    plan = shard_plan(cfg, facts.universe)  # a shard trades its symbols; the model keeps all
+    facts = replace(facts, universe=plan.symbols, model_universe=plan.universe)
     venue = await _venue_facts(cfg, facts.universe)
     rest = _order_api(cfg)
     stack.push_async_callback(rest.close)
@@ -224,6 +231,9 @@ async def assemble(
     if restored is not None:
         logger.info("risk state restored from the journal: %s", restored)
     await _restore_positions(rj, trader)
+    await reconcile_at_start(broker, rj, trader)  # this runner's prefix and symbols only
+    if cfg.shard is not None:  # the account's shards share one risk ledger
+        trader.p.ledger = await _ledger(cfg, pool, cash, metrics)
     market = await _market_instruments(cfg, facts.universe)
     depth = facts.spec.warmup_bars() + facts.window + 1  # warm-up bars per symbol
     rj.event("session", 0, session_payload(cfg, facts.version, venue.instruments, market, cash,
@@ -258,6 +268,14 @@ async def assemble(
     if cfg.control.metrics_port:
         stack.callback(serve_metrics(metrics, cfg.control.metrics_port).close)
     return svc, rec, rj, writer
+
+
+async def _ledger(cfg: LiveConfig, pool: asyncpg.Pool, cash: float, metrics: Metrics) -> RiskLedger:
+    ledger = RiskLedger(pool, cfg.ledger_account, cfg.runner.name, cfg.risk,
+                        cfg.ledger.timeout_s, metrics.ledger_lock_wait.observe)  # fmt: skip
+    await ledger.open(cash)
+    logger.info("risk ledger of account %s: shard %s", cfg.ledger_account, cfg.runner.name)
+    return ledger
 
 
 def _device(choice: str) -> str:
@@ -317,7 +335,8 @@ def _label(interval_ns: int) -> str:
 
 
 def _running(f: ModelFacts) -> RunningConfig:
-    return RunningConfig(f.spec.fingerprint(), f.spec.names, f.universe, f.interval, f.window)
+    universe = f.model_universe or f.universe
+    return RunningConfig(f.spec.fingerprint(), f.spec.names, universe, f.interval, f.window)
 
 
 async def _venue_facts(cfg: LiveConfig, universe: tuple[str, ...]) -> VenueFacts:
@@ -437,9 +456,12 @@ def _control(
 
     def status() -> dict[str, Any]:
         return {"runner": cfg.runner.name, "state": risk.state.name, "frames": svc.report.frames,
-                "batches": rec.batches, "served": rec.served}  # fmt: skip
+                "batches": rec.batches, "served": rec.served, "shard": str(cfg.shard or ""),
+                "symbols": len(svc.trader.p.universe)}  # fmt: skip
 
     base = risk_handlers(risk, now_ns, status)
+    if isinstance(svc.trader.p.ledger, RiskLedger):  # a shard: halt/resume the whole account
+        base = LedgerCommands(svc.trader.p.ledger, now_ns).wrap(base)
 
     def recorded(action: Any) -> Any:
         def run(reason: str) -> str:

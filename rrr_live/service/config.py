@@ -22,6 +22,8 @@ from typing import Any, get_type_hints
 from rrr_live.errors import ConfigError
 from rrr_live.risk.limits import RiskLimits
 from rrr_live.service.control import ControlConfigError, check_bind
+from rrr_live.shards.hashing import ShardSpec
+from rrr_live.shards.plan import shard_ports, shard_runner
 from rrr_live.strategy.sizing import StrategyConfig
 
 NAME_RE = re.compile(r"[a-z0-9-]{1,16}")
@@ -63,6 +65,7 @@ class RunnerSection:
     max_staleness_bars: int = 2
     cache_dir: str = ""
     warmup_source: str = ""  # market_bars.source for warm-up ("": the runner's journal only)
+    shard: str = ""  # "i/n": trade only the symbols shard i of n owns ("": all; see docs/shards.md)
 
 
 @dataclass(frozen=True)
@@ -122,6 +125,14 @@ class JournalSection:
 
 
 @dataclass(frozen=True)
+class LedgerSection:
+    """``[ledger]``: the portfolio-wide risk ledger the shards of one account share."""
+
+    account: str = ""  # "" = the base runner name (without the shard suffix)
+    timeout_s: float = 2.0  # longest wait for the ledger's lock before an order is refused
+
+
+@dataclass(frozen=True)
 class LiveConfig:
     """The whole runner configuration (secrets resolved).
 
@@ -132,12 +143,16 @@ class LiveConfig:
         model: ``[model]``.
         control: ``[control]``.
         journal: ``[journal]``.
+        ledger: ``[ledger]``.
         strategy: ``[strategy]`` (the backtest's :class:`StrategyConfig` fields).
         risk: ``[risk]`` (the backtest's :class:`RiskLimits` fields).
         api_key: Venue API key.
         api_secret: Venue API secret.
         control_token: Control bearer token (``None``: none configured).
         source: The file it was read from.
+        shard: The shard this runner is (``None``: unsharded); its ``runner.name`` then carries
+            the shard suffix (``<name>-s<i>of<n>``), and ``base_name`` is the configured one.
+        base_name: ``runner.name`` as configured (the account's name for every shard).
     """
 
     runner: RunnerSection
@@ -146,12 +161,20 @@ class LiveConfig:
     model: ModelSection
     control: ControlSection
     journal: JournalSection
+    ledger: LedgerSection
     strategy: StrategyConfig
     risk: RiskLimits
     api_key: Secret = field(repr=False)
     api_secret: Secret = field(repr=False)
     control_token: Secret | None = field(repr=False)
     source: Path = Path()
+    shard: ShardSpec | None = None
+    base_name: str = ""
+
+    @property
+    def ledger_account(self) -> str:
+        """The account whose risk the ledger keeps (default: the base runner name)."""
+        return self.ledger.account or self.base_name or self.runner.name
 
     @property
     def bar_interval_ns(self) -> int:
@@ -173,17 +196,21 @@ _SECTIONS: dict[str, type[Any]] = {
     "model": ModelSection,
     "control": ControlSection,
     "journal": JournalSection,
+    "ledger": LedgerSection,
     "strategy": StrategyConfig,
     "risk": RiskLimits,
 }
 
 
-def load_config(path: Path, environ: Mapping[str, str] | None = None) -> LiveConfig:
+def load_config(
+    path: Path, environ: Mapping[str, str] | None = None, shard: str | None = None
+) -> LiveConfig:
     """Read, validate and resolve a runner configuration file.
 
     Args:
         path: The TOML file.
         environ: Environment to read secrets from (default ``os.environ``).
+        shard: ``--shard i/n`` of the command line (``None``: ``runner.shard`` of the file).
 
     Raises:
         ConfigError: unreadable file, unknown table or key, wrong type, bad value, missing
@@ -201,6 +228,9 @@ def load_config(path: Path, environ: Mapping[str, str] | None = None) -> LiveCon
         raise ConfigError(f"{path}: unknown table [{unknown[0]}]")
     parts = {name: _section(path, name, cls, raw.get(name, {})) for name, cls in _SECTIONS.items()}
     _check(path, parts)
+    base_name = parts["runner"].name
+    spec, parts["runner"] = shard_runner(path, parts["runner"], shard)
+    parts["control"] = shard_ports(path, parts["control"], spec)
     venue, control = parts["venue"], parts["control"]
     token = _optional_secret(path, "control", control.token_env, control.token_file, env)
     if control.port:
@@ -216,6 +246,8 @@ def load_config(path: Path, environ: Mapping[str, str] | None = None) -> LiveCon
         ),
         control_token=token,
         source=path,
+        shard=spec,
+        base_name=base_name,
     )
 
 
@@ -276,6 +308,7 @@ def _check(path: Path, parts: dict[str, Any]) -> None:
         (parts["venue"].order_transport not in ("ws-api", "rest"), "venue.order_transport must be ws-api or rest"),  # noqa: E501
         (not 0 <= parts["control"].port <= 65535, "control.port must be 0..65535"),
         (not 0 <= parts["control"].metrics_port <= 65535, "control.metrics_port must be 0..65535"),
+        (not parts["ledger"].timeout_s > 0, "ledger.timeout_s must be > 0"),
     ]  # fmt: skip
     for bad, message in problems:
         if bad:

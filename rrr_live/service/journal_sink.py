@@ -420,6 +420,15 @@ class RunnerJournal:
         rows = await self.pool.fetch(_FILLED_SQL, self.runner)
         return [JournaledFill(r["symbol"], r["qty"], r["avg_price"], r["fee"]) for r in rows]
 
+    async def client_ids(self) -> set[str]:
+        """Client ids of every order this runner's journaled batches hold."""
+        rows = await self.pool.fetch(
+            "SELECT o->>'client_id' AS cid FROM runner_batches,"
+            " jsonb_array_elements(report->'orders') AS e(o) WHERE runner = $1",
+            self.runner,
+        )
+        return {r["cid"] for r in rows}
+
     async def filled_positions(self) -> dict[str, Decimal]:
         """Net filled quantity per symbol of :meth:`filled_orders` (zeros left out)."""
         held: dict[str, Decimal] = {}

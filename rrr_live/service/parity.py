@@ -319,19 +319,22 @@ async def parity_report(dsn: str, runner: str, session: str, registry_url: str) 
     return await asyncio.to_thread(report_of, cap, model, warm)
 
 
-class _NoSecrets(Mapping[str, str]):
-    """The environment, a placeholder for any missing variable (the report sends no order)."""
+class NoSecrets(Mapping[str, str]):
+    """The environment, a placeholder for any missing variable (for reports that send no order)."""
 
     def __init__(self, env: Mapping[str, str]) -> None:
         self.env = env
 
     def __getitem__(self, key: str) -> str:
-        return self.env.get(key) or "unused-by-parity-report"
+        """The variable, or a placeholder."""
+        return self.env.get(key) or "unused-by-this-report"
 
     def __iter__(self) -> Iterator[str]:
+        """The environment's names."""
         return iter(self.env)
 
     def __len__(self) -> int:
+        """How many variables the environment has."""
         return len(self.env)
 
 
@@ -342,7 +345,7 @@ async def report_for_config(path: Path, session: str = "") -> ParityReport:
         ConfigError: an unreadable or invalid configuration.
         CaptureError: nothing usable journaled (see :func:`parity_report`).
     """
-    cfg = load_config(path, _NoSecrets(os.environ))
+    cfg = load_config(path, NoSecrets(os.environ))
     settings = get_settings()
     dbs = await asyncio.to_thread(prepare_databases, settings)
     registry = cfg.model.registry_url or settings.tracking_uri

@@ -9,7 +9,9 @@ decision batch). Per batch, in order:
 3. the champion and shadow models score the batch in the inference thread (rows whose
    features are not finite or whose window is not full get NaN: the step leaves them alone);
 4. ``DecisionStep.run`` marks, runs the risk engine, sizes and checks every order; no forecast
-   (no model, stale) means no decision;
+   (no model, stale) means no decision; a sharded runner's portfolio gate (the risk ledger,
+   :mod:`rrr_live.shards.ledger`) syncs before the step and checks its orders against the
+   account-wide limits after it;
 5. approved orders go to the :class:`~rrr_live.venue.broker.Broker` as market orders under
    deterministic client ids (batch sequence, leg); risk denials and venue refusals are
    reported; fills update the portfolio at the venue's average price.
@@ -35,6 +37,7 @@ from rrr_live.inference.worker import BatchScores, InferenceWorker
 from rrr_live.models.window import RingWindow
 from rrr_live.risk.reasons import DenyReason
 from rrr_live.service.bars import ClosedBar
+from rrr_live.shards.gate import PortfolioGate
 from rrr_live.strategy.decision import Decision, DecisionBatch, DecisionStep, OpenOrders
 from rrr_live.venue.broker import Broker
 from rrr_live.venue.model import Decision as OrderOrigin
@@ -100,6 +103,7 @@ class TraderParts:
         lot_qty: Base quantity of one lot, per universe symbol.
         feature_spec: Feature spec id recorded with every order.
         order_concurrency: Orders of one phase (sells, then buys) in flight at once.
+        ledger: The portfolio-wide risk gate of a sharded runner (``None``: not sharded).
     """
 
     universe: Sequence[str]
@@ -112,6 +116,7 @@ class TraderParts:
     lot_qty: Sequence[Decimal]
     feature_spec: str
     order_concurrency: int = 16
+    ledger: PortfolioGate | None = None
 
 
 class Trader:
@@ -173,7 +178,13 @@ class Trader:
         price = np.array([b.close for b in clean], dtype=np.float64)
         strategy = self.p.step.strategy
         batch = DecisionBatch(ts, idx, price, lambda: strategy.base_weights(forecast, None))
+        ledger = self.p.ledger
+        if ledger is not None:  # the account's state applies to this batch's step
+            self.p.step.portfolio.mark(idx, price)
+            await ledger.sync(ts, self.p.step.risk)
         report.decision = d = self.p.step.run(batch, self.open)
+        if ledger is not None:
+            await ledger.reserve(ts, d, self.p.step)
         report.decided_ns = self.clock()
         await self._cancel(d)
         await self._send(d, report, scores.champion_version)

@@ -25,12 +25,14 @@ from rrr_live.venue.model import (
     OrderIntent,
     OrderState,
     no_crash,
+    owns_client_id,
 )
 from rrr_live.venue.rest import AmbiguousOutcome, SignedRest, VenueRejected
 from rrr_live.venue.store import OrderStore, StateChange
 from rrr_live.venue.stream import fill_of
 
 UNKNOWN_ORDER = -2013  # Binance: "Order does not exist."
+NEVER_SENT = "the venue never got it; a dead session's decision is not sent after a restart"
 
 
 @dataclass(frozen=True, slots=True)
@@ -190,17 +192,34 @@ class BinanceBroker:
         Raises:
             AmbiguousOutcome: no answer after ``query_attempts`` tries (the order stays in flight).
         """
-        for attempt in range(self.query_attempts):
-            try:
-                found = await self.query(intent.client_id)
-                break
-            except AmbiguousOutcome:
-                if attempt + 1 == self.query_attempts:
-                    raise  # stays in flight: the next reconciliation asks again
-                await self.rest.sleeper(min(0.05 * 2**attempt, 2.0))
+        found = await self._ask(intent)
         if found is None:
             return await self._send(intent)
         return await self._record(found)
+
+    async def settle(self, intent: OrderIntent) -> OrderState:
+        """Settle an order a previous session left unknown: ask the venue, never send it.
+
+        The answer is recorded; an order the venue never got is recorded ``EXPIRED`` (a
+        decision of a session that died is stale: it is not sent after a restart).
+
+        Raises:
+            AmbiguousOutcome: no answer after ``query_attempts`` tries (the order stays unknown).
+        """
+        found = await self._ask(intent)
+        if found is None:
+            await self.store.set_state(intent.client_id, "EXPIRED", reason=NEVER_SENT)
+            return OrderState(intent.client_id, "EXPIRED", None, Decimal(0))
+        return await self._record(found)
+
+    async def _ask(self, intent: OrderIntent) -> OrderState | None:
+        """Query the order, retrying (backing off) while the answer stays ambiguous."""
+        for attempt in range(self.query_attempts - 1):
+            try:
+                return await self.query(intent.client_id)
+            except AmbiguousOutcome:
+                await self.rest.sleeper(min(0.05 * 2**attempt, 2.0))
+        return await self.query(intent.client_id)  # the last try: still in flight if it fails
 
     async def _record(self, state: OrderState) -> OrderState:
         stored = await self.store.order(state.client_id)
@@ -267,7 +286,7 @@ class BinanceBroker:
 
     def owns(self, client_id: str) -> bool:
         """Whether a client id is this runner's (its prefix)."""
-        return client_id.startswith(f"{self.store.prefix}-")
+        return owns_client_id(self.store.prefix, client_id)
 
 
 def _order_params(intent: OrderIntent) -> dict[str, Any]:

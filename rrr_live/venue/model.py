@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
@@ -25,6 +26,12 @@ BINANCE_STATUS: dict[OrderStatus, str] = {
 }
 OPEN_STATES = frozenset({PENDING_SEND, IN_FLIGHT, "NEW", "PARTIALLY_FILLED"})
 TERMINAL_STATES = frozenset({"FILLED", "CANCELED", "REJECTED", "EXPIRED", "EXPIRED_IN_MATCH"})
+
+# Binance's newClientOrderId is at most 36 characters: "<prefix>-<seq hex>-<leg>" keeps 10 hex
+# digits for the batch sequence (a trillion batches) and 4 for the leg, so a prefix fits in 20.
+MAX_ID = 36
+MAX_PREFIX = MAX_ID - len("-") - 10 - len("-") - 4
+_SUFFIX = re.compile(r"[0-9a-f]+-[0-9]+")
 
 CrashPoint = Callable[[str], None]
 """Called with a boundary's name at every persistence boundary (crash tests kill there)."""
@@ -100,3 +107,13 @@ def client_order_id(prefix: str, decision: Decision, leg: int = 0) -> str:
     if len(cid) > 36 or not all(c.isalnum() or c in ".:/_-" for c in cid) or not cid.isascii():
         raise ValueError(f"client order id {cid!r} breaks the venue's id rules")
     return cid
+
+
+def owns_client_id(prefix: str, client_id: str) -> bool:
+    """Whether ``client_id`` is one :func:`client_order_id` made under exactly ``prefix``.
+
+    ``"live-s0of2-1a-0"`` is not runner ``live``'s although it starts with ``live-``: after the
+    prefix must come nothing but the sequence and the leg.
+    """
+    head = f"{prefix}-"
+    return client_id.startswith(head) and _SUFFIX.fullmatch(client_id[len(head) :]) is not None

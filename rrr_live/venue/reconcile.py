@@ -4,12 +4,16 @@ Run on start and after every user-data-stream reconnect. Steps: settle every ord
 is unknown (query by client id), take the fills the stream missed from ``myTrades`` (a venue
 trade lands once, whoever saw it first), then compare open orders and balances. A disagreement
 beyond tolerance halts trading and is named.
+
+:func:`reconcile_owned` is the start-up reconciliation of a runner that shares its account with
+others (the shards of one account): it settles and compares only what it owns, its client-id
+prefix and its symbols, and never sends a dead session's order.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 
@@ -18,6 +22,8 @@ from websockets.exceptions import ConnectionClosed
 
 from rrr_live.errors import RRRError
 from rrr_live.venue.broker import BinanceBroker
+from rrr_live.venue.model import OrderState
+from rrr_live.venue.store import FilledOrder
 from rrr_live.venue.stream import pump, subscribe, trade_fill
 
 
@@ -73,6 +79,94 @@ async def reconcile(
     if report.problems:
         raise Disagreement(report.problems)
     return report
+
+
+@dataclass
+class OwnedReport:
+    """What a start-up reconciliation of one runner's own orders found and did.
+
+    Attributes:
+        settled: The venue's answers for the orders a previous session left unknown.
+        last_seq: The highest decision sequence of the runner's stored orders.
+        unjournaled: Filled orders the runner journal does not hold (sent, then the process died
+            before the batch was journaled): the positions they built must be added.
+        problems: Disagreements found (empty when reconciled).
+    """
+
+    settled: list[OrderState] = field(default_factory=list)
+    last_seq: int = 0
+    unjournaled: list[FilledOrder] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+
+
+async def reconcile_owned(
+    broker: BinanceBroker,
+    journaled: Collection[str],
+    baseline: Mapping[str, Decimal] | None = None,
+    held: Mapping[str, Decimal] | None = None,
+    tolerance: Decimal = Decimal("1e-8"),
+) -> OwnedReport:
+    """Settle and compare what this runner owns: its prefix's orders and its symbols only.
+
+    Every order of the prefix whose outcome is unknown is settled by a query (never sent: see
+    :meth:`BinanceBroker.settle`); the venue's open orders of the prefix on the runner's symbols
+    must then be the journal's. Another shard's orders and symbols are never looked at: the
+    store reads one prefix, the broker keeps only its prefix's ids on its symbols.
+
+    Args:
+        broker: This runner's broker (its store's prefix and its symbols define what it owns).
+        journaled: Client ids the runner journal records (its batches' orders).
+        baseline: With ``held``, the account's balances of the base assets of the runner's
+            symbols that are not its doing; the venue must then hold ``baseline + held``. The
+            quote asset is shared by every shard of an account and is not compared here.
+        held: Net quantity per symbol the runner holds (its journal's fills).
+        tolerance: The largest difference accepted per asset.
+
+    Raises:
+        Disagreement: an order of another symbol under this prefix, open orders that differ,
+            or (with ``baseline``) base-asset balances that differ.
+    """
+    report = OwnedReport()
+    for intent in await broker.store.unresolved():
+        if intent.symbol not in broker.assets:
+            report.problems.append(
+                f"order {intent.client_id} is on {intent.symbol}, which this runner does not trade"
+            )
+            continue
+        report.settled.append(await broker.settle(intent))
+    report.last_seq = await broker.store.last_seq()
+    report.unjournaled = [f for f in await broker.store.filled() if f.client_id not in journaled]
+    report.problems += await _open_order_problems(broker)
+    if baseline is not None and held is not None:
+        report.problems += await _base_problems(broker, baseline, held, report, tolerance)
+    if report.problems:
+        raise Disagreement(report.problems)
+    return report
+
+
+async def _base_problems(
+    broker: BinanceBroker,
+    baseline: Mapping[str, Decimal],
+    held: Mapping[str, Decimal],
+    report: OwnedReport,
+    tolerance: Decimal,
+) -> list[str]:
+    account = await broker.rest.signed("GET", "/api/v3/account", {})
+    venue = {
+        b["asset"]: Decimal(str(b["free"])) + Decimal(str(b["locked"])) for b in account["balances"]
+    }
+    mine = dict(held)
+    for f in report.unjournaled:
+        sign = Decimal(1) if f.side == "BUY" else Decimal(-1)
+        mine[f.symbol] = mine.get(f.symbol, Decimal(0)) + sign * f.filled_qty
+    out = []
+    for symbol in sorted(broker.assets):
+        base = broker.assets[symbol][0]
+        expected = baseline.get(base, Decimal(0)) + mine.get(symbol, Decimal(0))
+        actual = venue.get(base, Decimal(0))
+        if abs(expected - actual) > tolerance:
+            out.append(f"{base}: journal says {_fmt(expected)}, venue says {_fmt(actual)}")
+    return out
 
 
 async def _open_order_problems(broker: BinanceBroker) -> list[str]:

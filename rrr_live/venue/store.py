@@ -46,6 +46,17 @@ ON CONFLICT (prefix, asset) DO UPDATE SET qty = positions.qty + EXCLUDED.qty,
 
 
 @dataclass(frozen=True, slots=True)
+class FilledOrder:
+    """A stored order that filled: how much, and its limit price (``None``: a market order)."""
+
+    client_id: str
+    symbol: str
+    side: str
+    filled_qty: Decimal
+    price: Decimal | None
+
+
+@dataclass(frozen=True, slots=True)
 class StateChange:
     """An order's new state to record, with the venue's id (None: unchanged) and event detail."""
 
@@ -165,6 +176,27 @@ class OrderStore:
             self.prefix, sorted(OPEN_STATES),
         )  # fmt: skip
         return [_intent(r) for r in rows]
+
+    async def last_seq(self) -> int:
+        """The highest decision sequence of this prefix's stored orders (0: none).
+
+        A restarted runner continues after it, so a batch the journal never recorded (the
+        process died between sending and journaling) does not hand its client ids to another.
+        """
+        value = await self.pool.fetchval(
+            "SELECT coalesce(max(source_seq), 0) FROM orders WHERE prefix = $1", self.prefix
+        )
+        return int(value)
+
+    async def filled(self) -> list[FilledOrder]:
+        """This prefix's orders that filled (some or all), in decision order."""
+        rows = await self.pool.fetch(
+            "SELECT client_id, symbol, side, filled_qty, price FROM orders"
+            " WHERE prefix = $1 AND filled_qty > 0 ORDER BY source_seq, client_id",
+            self.prefix,
+        )
+        return [FilledOrder(r["client_id"], r["symbol"], r["side"], r["filled_qty"], r["price"])
+                for r in rows]  # fmt: skip
 
     async def order(self, client_id: str) -> OrderState | None:
         """Return the stored state of one order, or None."""

@@ -4,6 +4,7 @@ the runner's database and its TOML file (shared by the runner, restart and proce
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -32,11 +33,13 @@ SPEC = FeatureSpec("fs-run", tuple(FeatureDef.of(n, "log_return", window=i + 1)
 BALANCES = {"USDT": Decimal(100_000), **{s: Decimal(1_000) for s in SYMBOLS}}
 
 
-def random_bars(n: int, seed: int = 3, start_ns: int = T0) -> list[Bar]:
+def random_bars(
+    n: int, seed: int = 3, start_ns: int = T0, symbols: Sequence[str] = SYMBOLS
+) -> list[Bar]:
     """``n`` one-second bars per symbol of a seeded random walk (every bar traded)."""
     rng = np.random.default_rng(seed)
     out = []
-    for k, sym in enumerate(SYMBOLS):
+    for k, sym in enumerate(symbols):
         px = 100.0 * (k + 1)
         for i in range(n):
             o = round(px, 2)
@@ -52,15 +55,15 @@ def tape_of(bars: list[Bar]) -> Tape:
     return expand_bars("binance", bars, lot=Decimal("0.001"))
 
 
-def paper() -> PaperConfig:
+def paper(symbols: Sequence[str] = SYMBOLS) -> PaperConfig:
     """The paper account: test keys, USDT and some of every base asset."""
-    return PaperConfig(KEYS, BALANCES)
+    return PaperConfig(KEYS, {"USDT": BALANCES["USDT"], **{s: Decimal(1_000) for s in symbols}})
 
 
-def _log(registry: ModelRegistry, d: Path, seed: int) -> str:
+def _log(registry: ModelRegistry, d: Path, seed: int, symbols: Sequence[str] = SYMBOLS) -> str:
     spec = {**SPEC.to_dict(), "fingerprint": SPEC.fingerprint()}
     save_model(d, make_ensemble(seed=seed), feature_spec=spec,
-               metadata={"universe": list(SYMBOLS), "bar_interval": "1s"})  # fmt: skip
+               metadata={"universe": list(symbols), "bar_interval": "1s"})  # fmt: skip
     return registry.log_training_run({}, {}, spec, {}, "abc", d)
 
 
@@ -82,13 +85,15 @@ def _promote(registry: ModelRegistry, run_id: str) -> str:
     return v
 
 
-def register_champion(uri: str, tmp: Path, name: str, shadow: bool = False) -> str:
-    """Save, register and promote a model for ``SYMBOLS`` on 1-second bars; its version.
+def register_champion(
+    uri: str, tmp: Path, name: str, shadow: bool = False, symbols: Sequence[str] = SYMBOLS
+) -> str:
+    """Save, register and promote a model for ``symbols`` on 1-second bars; its version.
 
     With ``shadow``, a second version (another seed, no passing verdict) is set as ``shadow``.
     """
     registry = ModelRegistry(uri, model_name=name)
-    v = _promote(registry, _log(registry, tmp / "model", seed=4))
+    v = _promote(registry, _log(registry, tmp / "model", seed=4, symbols=symbols))
     if shadow:
         other = registry.register(_log(registry, tmp / "shadow", seed=5), {}).version
         registry.set_alias(other, "shadow")
@@ -128,6 +133,7 @@ def runner_env(
     tmp: Path,
     monkeypatch: pytest.MonkeyPatch,
     shadow: bool = False,
+    symbols: Sequence[str] = SYMBOLS,
 ) -> RunnerEnv:
     """A fresh database, RRR_HOME and venue keys in the environment; the champion registered."""
     url = services.fresh_database(pg, prefix="runner")
@@ -141,5 +147,5 @@ def runner_env(
     monkeypatch.setenv("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     get_settings.cache_clear()
     name = f"runner-{tmp.name[:40]}"
-    register_champion(uri, tmp, name, shadow)
+    register_champion(uri, tmp, name, shadow, symbols)
     return RunnerEnv(db_name, pg.url(db_name, "libpq"), home, name, uri)

@@ -1,0 +1,1 @@
+"""Scale-out: symbol ownership across runner shards and the shared risk ledger."""
