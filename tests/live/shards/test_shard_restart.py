@@ -89,12 +89,17 @@ async def test_restarted_shard_settles_its_in_doubt_order_and_never_resends(
         cfg = load_config(path)
         assert cfg.runner.name == me
 
+        assert cfg.control.port == port + ME.index  # a shard listens on port + its index
+
         async def stop() -> dict:
             await ex.finished()
-            async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as http:
-                seen = (await http.get("/status", headers={"Authorization": "Bearer tok-1"})).json()
-            os.kill(os.getpid(), signal.SIGTERM)
-            return seen
+            try:
+                async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{cfg.control.port}") as h:
+                    return (
+                        await h.get("/status", headers={"Authorization": "Bearer tok-1"})
+                    ).json()
+            finally:
+                os.kill(os.getpid(), signal.SIGTERM)
 
         stopper = asyncio.create_task(stop())
         assert await asyncio.wait_for(run_live(cfg), 120) == 0
