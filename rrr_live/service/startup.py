@@ -26,8 +26,9 @@ async def reconcile_at_start(
 ) -> OwnedReport:
     """Reconcile the runner's own orders and bring the trader up to them.
 
-    A fill the journal lacks moves the position at the order's limit price (the venue's
-    average price is not stored; a limit order fills at its price or better) and pays no fee.
+    A fill the journal lacks moves the position at a limit order's price (a limit order fills at
+    its price or better), a market order's at the average cost (``replay_fills``' rule for an
+    unpriced fill); it pays no fee (the store keeps neither the average price nor the fee).
 
     Raises:
         Disagreement: the venue's open orders of this runner differ from the journal's.
