@@ -26,9 +26,9 @@ async def reconcile_at_start(
 ) -> OwnedReport:
     """Reconcile the runner's own orders and bring the trader up to them.
 
-    A fill the journal lacks moves the position at a limit order's price (a limit order fills at
-    its price or better), a market order's at the average cost (``replay_fills``' rule for an
-    unpriced fill); it pays no fee (the store keeps neither the average price nor the fee).
+    A fill the journal lacks moves the position at its stored average price (the venue's trades
+    of the order; else a limit order's price, else the average cost: ``replay_fills``' rule for
+    an unpriced fill); its fee is left to the account reconciliation.
 
     Raises:
         Disagreement: the venue's open orders of this runner differ from the journal's.

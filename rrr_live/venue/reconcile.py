@@ -109,9 +109,11 @@ async def reconcile_owned(
     """Settle and compare what this runner owns: its prefix's orders and its symbols only.
 
     Every order of the prefix whose outcome is unknown is settled by a query (never sent: see
-    :meth:`BinanceBroker.settle`); the venue's open orders of the prefix on the runner's symbols
-    must then be the journal's. Another shard's orders and symbols are never looked at: the
-    store reads one prefix, the broker keeps only its prefix's ids on its symbols.
+    :meth:`BinanceBroker.settle`), and the trades of one that filled are stored (``myTrades`` of
+    that order: positions, filled quantity and price are then the store's); the venue's open
+    orders of the prefix on the runner's symbols must then be the journal's. Another shard's
+    orders and symbols are never looked at: the store reads one prefix, the broker keeps only
+    its prefix's ids on its symbols.
 
     Args:
         broker: This runner's broker (its store's prefix and its symbols define what it owns).
@@ -133,7 +135,10 @@ async def reconcile_owned(
                 f"order {intent.client_id} is on {intent.symbol}, which this runner does not trade"
             )
             continue
-        report.settled.append(await broker.settle(intent))
+        state = await broker.settle(intent)
+        report.settled.append(state)
+        if state.filled_qty > 0 and state.venue_order_id is not None:
+            await _order_fills(broker, intent.symbol, state.venue_order_id, intent.client_id)
     report.last_seq = await broker.store.last_seq()
     report.unjournaled = [f for f in await broker.store.filled() if f.client_id not in journaled]
     report.problems += await _open_order_problems(broker)
@@ -142,6 +147,15 @@ async def reconcile_owned(
     if report.problems:
         raise Disagreement(report.problems)
     return report
+
+
+async def _order_fills(broker: BinanceBroker, symbol: str, order_id: int, client_id: str) -> None:
+    """Store the venue's trades of one order (``myTrades`` by ``orderId``; each lands once)."""
+    base, quote = broker.assets[symbol]
+    params = {"symbol": symbol, "orderId": order_id}
+    for trade in await broker.rest.signed("GET", "/api/v3/myTrades", params):
+        if int(trade["orderId"]) == order_id:
+            await broker.store.record_fill(trade_fill(trade, client_id), base, quote, "reconcile")
 
 
 async def _base_problems(

@@ -47,7 +47,7 @@ ON CONFLICT (prefix, asset) DO UPDATE SET qty = positions.qty + EXCLUDED.qty,
 
 @dataclass(frozen=True, slots=True)
 class FilledOrder:
-    """A stored order that filled: how much, and its limit price (``None``: a market order)."""
+    """A stored order that filled: how much, and at what average price (``None``: unknown)."""
 
     client_id: str
     symbol: str
@@ -189,10 +189,13 @@ class OrderStore:
         return int(value)
 
     async def filled(self) -> list[FilledOrder]:
-        """This prefix's orders that filled (some or all), in decision order."""
+        """This prefix's orders with stored fills, in decision order (price: their average)."""
         rows = await self.pool.fetch(
-            "SELECT client_id, symbol, side, filled_qty, price FROM orders"
-            " WHERE prefix = $1 AND filled_qty > 0 ORDER BY source_seq, client_id",
+            "SELECT o.client_id, o.symbol, o.side, o.filled_qty,"
+            " coalesce(sum(f.quote_qty) / nullif(sum(f.qty), 0), o.price) AS price"
+            " FROM orders o LEFT JOIN fills f USING (client_id)"
+            " WHERE o.prefix = $1 AND o.filled_qty > 0"
+            " GROUP BY o.client_id ORDER BY o.source_seq, o.client_id",
             self.prefix,
         )
         return [FilledOrder(r["client_id"], r["symbol"], r["side"], r["filled_qty"], r["price"])
