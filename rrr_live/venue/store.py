@@ -189,7 +189,10 @@ class OrderStore:
         return int(value)
 
     async def filled(self) -> list[FilledOrder]:
-        """This prefix's orders with stored fills, in decision order (price: their average)."""
+        """This prefix's orders with stored fills, in decision order.
+
+        The price is the average of their stored fills (else the limit price).
+        """
         rows = await self.pool.fetch(
             "SELECT o.client_id, o.symbol, o.side, o.filled_qty,"
             " coalesce(sum(f.quote_qty) / nullif(sum(f.qty), 0), o.price) AS price"
@@ -200,6 +203,20 @@ class OrderStore:
         )
         return [FilledOrder(r["client_id"], r["symbol"], r["side"], r["filled_qty"], r["price"])
                 for r in rows]  # fmt: skip
+
+    async def sent_without_fills(self) -> list[tuple[str, str, int]]:
+        """Sent orders of this prefix without a stored fill: ``(client id, symbol, venue id)``.
+
+        The venue took them (it gave an id) and no fill of theirs is stored (the runner records
+        answers, not fills); rejected ones are left out. In decision order.
+        """
+        rows = await self.pool.fetch(
+            "SELECT client_id, symbol, venue_order_id FROM orders WHERE prefix = $1"
+            " AND venue_order_id IS NOT NULL AND filled_qty = 0 AND state <> 'REJECTED'"
+            " ORDER BY source_seq, client_id",
+            self.prefix,
+        )
+        return [(r["client_id"], r["symbol"], r["venue_order_id"]) for r in rows]
 
     async def order(self, client_id: str) -> OrderState | None:
         """Return the stored state of one order, or None."""

@@ -74,6 +74,17 @@ async def _sent_then_died(
     return intent.client_id
 
 
+async def _answered_then_died(pool, url: str, prefix: str, symbol: str, seq: int) -> str:
+    """A marketable buy sent and its answer recorded; the process dies before journaling it."""
+    broker = await _broker(pool, url, prefix, [symbol])
+    d = Decision("1", "fs", seq)
+    intent = OrderIntent(client_order_id(prefix, d), prefix, symbol, "BUY", "LIMIT",
+                         Decimal("0.25"), Decimal("10000.00"), d)  # fmt: skip
+    assert (await broker.submit(intent)).state == "FILLED"
+    await broker.rest.close()
+    return intent.client_id
+
+
 async def test_restarted_shard_settles_its_in_doubt_order_and_never_resends(
     env, tmp_path, monkeypatch
 ):
@@ -87,6 +98,7 @@ async def test_restarted_shard_settles_its_in_doubt_order_and_never_resends(
             doubt = await _sent_then_died(pool, ex.http_url, me, mine[0])
             # a marketable one (far above the book) that filled: its fill is not journaled
             filled = await _sent_then_died(pool, ex.http_url, me, mine[1], "10000.00", 29)
+            answered = await _answered_then_died(pool, ex.http_url, me, mine[1], 28)
             foreign = await _sent_then_died(pool, ex.http_url, other, theirs[0])
         path = env.toml(ex.http_url, tmp_path / "runner.toml", shard=f'"{ME}"')
         path.write_text(path.read_text() + f"[control]\nport = {port}\n")
@@ -133,5 +145,7 @@ async def test_restarted_shard_settles_its_in_doubt_order_and_never_resends(
     assert events[:2] == ["persisted", "NEW"] and states[doubt] == venue[doubt].status
     assert venue[doubt].status == "CANCELED"
     assert states[filled] == venue[filled].status == "FILLED" and sent[filled] == 1
+    assert states[answered] == "FILLED" and sent[answered] == 1
+    # (the base-asset check above counted both unjournaled fills: 0.5 + 0.25 of mine[1])
     # the other shard's in-doubt order is not this shard's business: untouched on both sides
     assert states[foreign] == "pending_send" and venue[foreign].status == "NEW"
