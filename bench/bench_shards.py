@@ -8,7 +8,7 @@ order store, journals on a throw-away embedded PostgreSQL). Each shard subscribe
 only the symbols it owns. Per batch, ``closing_send_ns`` (the exchange's send time of the frame
 that releases it) and ``decided_ns`` are read back from ``runner_batches``; the first 3 batches of
 each shard are not measured. The tape starts after a silent lead-in long enough for every
-process to start (``--lead``; default ``5 + 2.5 k + symbols / 100`` seconds).
+process to start (``--lead``; default ``4 + 2 k + symbols / 100`` seconds).
 
 Printed per shard count: p50 / p95 / p99 of all shards' batches together, the worst shard's p99,
 batches and orders. When a runner exposes ``rrr_ledger_lock_wait_seconds`` (the portfolio-wide
@@ -124,7 +124,7 @@ def run_shards(k: int, args: argparse.Namespace, ctx: dict[str, Any]) -> dict[st
     n = args.symbols
     warm = SPEC.warmup_bars() + WINDOW + 2
     bars_per_s = args.bar_rate
-    lead = args.lead if args.lead >= 0 else 5.0 + 2.5 * k + n / 100
+    lead = args.lead if args.lead >= 0 else 4.0 + 2.0 * k + n / 100
     n_bars = int(args.seconds * bars_per_s) + WARM_BATCHES + 2
     max_s = lead + (n_bars + 2) / bars_per_s
     keys = ApiKeys(secrets.token_hex(8), secrets.token_hex(24))

@@ -26,8 +26,11 @@ async def reconcile_at_start(
 ) -> OwnedReport:
     """Reconcile the runner's own orders and bring the trader up to them.
 
-    A fill the journal lacks moves the position at the order's limit price (the venue's
-    average price is not stored; a limit order fills at its price or better) and pays no fee.
+    The trader's portfolio and batch sequence must be the journal's (restored).
+
+    A fill the journal lacks moves the position at its stored average price (the venue's trades
+    of the order; else a limit order's price, else the average cost: ``replay_fills``' rule for
+    an unpriced fill); its fee is left to the account reconciliation.
 
     Raises:
         Disagreement: the venue's open orders of this runner differ from the journal's.

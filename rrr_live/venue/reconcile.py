@@ -109,13 +109,16 @@ async def reconcile_owned(
     """Settle and compare what this runner owns: its prefix's orders and its symbols only.
 
     Every order of the prefix whose outcome is unknown is settled by a query (never sent: see
-    :meth:`BinanceBroker.settle`); the venue's open orders of the prefix on the runner's symbols
-    must then be the journal's. Another shard's orders and symbols are never looked at: the
-    store reads one prefix, the broker keeps only its prefix's ids on its symbols.
+    :meth:`BinanceBroker.settle`); the trades of every sent order the journal lacks (the process
+    died before journaling its batch, whether or not the answer was recorded) are stored
+    (``myTrades`` of that order, each trade once): those fills are the report's ``unjournaled``.
+    The venue's open orders of the prefix on the runner's symbols must then be the journal's.
+    Another shard's orders and symbols are never looked at: the store reads one prefix, the
+    broker keeps only its prefix's ids on its symbols.
 
     Args:
         broker: This runner's broker (its store's prefix and its symbols define what it owns).
-        journaled: Client ids the runner journal records (its batches' orders).
+        journaled: Client ids of the orders the runner journal records (its batches').
         baseline: With ``held``, the account's balances of the base assets of the runner's
             symbols that are not its doing; the venue must then hold ``baseline + held``. The
             quote asset is shared by every shard of an account and is not compared here.
@@ -135,6 +138,9 @@ async def reconcile_owned(
             continue
         report.settled.append(await broker.settle(intent))
     report.last_seq = await broker.store.last_seq()
+    for client_id, symbol, order_id in await broker.store.sent_without_fills():
+        if client_id not in journaled:  # the process died before journaling its batch
+            await _order_fills(broker, symbol, order_id, client_id)
     report.unjournaled = [f for f in await broker.store.filled() if f.client_id not in journaled]
     report.problems += await _open_order_problems(broker)
     if baseline is not None and held is not None:
@@ -142,6 +148,15 @@ async def reconcile_owned(
     if report.problems:
         raise Disagreement(report.problems)
     return report
+
+
+async def _order_fills(broker: BinanceBroker, symbol: str, order_id: int, client_id: str) -> None:
+    """Store the venue's trades of one order (``myTrades`` by ``orderId``; each lands once)."""
+    base, quote = broker.assets[symbol]
+    params = {"symbol": symbol, "orderId": order_id}
+    for trade in await broker.rest.signed("GET", "/api/v3/myTrades", params):
+        if int(trade["orderId"]) == order_id:
+            await broker.store.record_fill(trade_fill(trade, client_id), base, quote, "reconcile")
 
 
 async def _base_problems(

@@ -47,7 +47,7 @@ ON CONFLICT (prefix, asset) DO UPDATE SET qty = positions.qty + EXCLUDED.qty,
 
 @dataclass(frozen=True, slots=True)
 class FilledOrder:
-    """A stored order that filled: how much, and its limit price (``None``: a market order)."""
+    """A stored order that filled: how much, and at what average price (``None``: unknown)."""
 
     client_id: str
     symbol: str
@@ -189,14 +189,34 @@ class OrderStore:
         return int(value)
 
     async def filled(self) -> list[FilledOrder]:
-        """This prefix's orders that filled (some or all), in decision order."""
+        """This prefix's orders with stored fills, in decision order.
+
+        The price is the average of their stored fills (else the limit price).
+        """
         rows = await self.pool.fetch(
-            "SELECT client_id, symbol, side, filled_qty, price FROM orders"
-            " WHERE prefix = $1 AND filled_qty > 0 ORDER BY source_seq, client_id",
+            "SELECT o.client_id, o.symbol, o.side, o.filled_qty,"
+            " coalesce(sum(f.quote_qty) / nullif(sum(f.qty), 0), o.price) AS price"
+            " FROM orders o LEFT JOIN fills f USING (client_id)"
+            " WHERE o.prefix = $1 AND o.filled_qty > 0"
+            " GROUP BY o.client_id ORDER BY o.source_seq, o.client_id",
             self.prefix,
         )
         return [FilledOrder(r["client_id"], r["symbol"], r["side"], r["filled_qty"], r["price"])
                 for r in rows]  # fmt: skip
+
+    async def sent_without_fills(self) -> list[tuple[str, str, int]]:
+        """Sent orders of this prefix without a stored fill: ``(client id, symbol, venue id)``.
+
+        The venue took them (it gave an id) and no fill of theirs is stored (the runner records
+        answers, not fills); rejected ones are left out. In decision order.
+        """
+        rows = await self.pool.fetch(
+            "SELECT client_id, symbol, venue_order_id FROM orders WHERE prefix = $1"
+            " AND venue_order_id IS NOT NULL AND filled_qty = 0 AND state <> 'REJECTED'"
+            " ORDER BY source_seq, client_id",
+            self.prefix,
+        )
+        return [(r["client_id"], r["symbol"], r["venue_order_id"]) for r in rows]
 
     async def order(self, client_id: str) -> OrderState | None:
         """Return the stored state of one order, or None."""

@@ -60,14 +60,27 @@ async def _broker(pool, url: str, prefix: str, symbols, crash=None) -> BinanceBr
     return BinanceBroker(rest, store, assets, **({"crash": crash} if crash else {}))
 
 
-async def _sent_then_died(pool, url: str, prefix: str, symbol: str) -> str:
-    """Persist and send a resting buy, then die before the answer is recorded or journaled."""
+async def _sent_then_died(
+    pool, url: str, prefix: str, symbol: str, price: str = "50.00", seq: int = IN_DOUBT_SEQ
+) -> str:
+    """Persist and send a buy, then die before the answer is recorded or journaled."""
     broker = await _broker(pool, url, prefix, [symbol], _die_after_send)
-    d = Decision("1", "fs", IN_DOUBT_SEQ)
+    d = Decision("1", "fs", seq)
     intent = OrderIntent(client_order_id(prefix, d), prefix, symbol, "BUY", "LIMIT",
-                         Decimal("0.5"), Decimal("50.00"), d)  # fmt: skip
+                         Decimal("0.5"), Decimal(price), d)  # fmt: skip
     with pytest.raises(Died):
         await broker.submit(intent)
+    await broker.rest.close()
+    return intent.client_id
+
+
+async def _answered_then_died(pool, url: str, prefix: str, symbol: str, seq: int) -> str:
+    """A marketable buy sent and its answer recorded; the process dies before journaling it."""
+    broker = await _broker(pool, url, prefix, [symbol])
+    d = Decision("1", "fs", seq)
+    intent = OrderIntent(client_order_id(prefix, d), prefix, symbol, "BUY", "LIMIT",
+                         Decimal("0.25"), Decimal("10000.00"), d)  # fmt: skip
+    assert (await broker.submit(intent)).state == "FILLED"
     await broker.rest.close()
     return intent.client_id
 
@@ -83,18 +96,26 @@ async def test_restarted_shard_settles_its_in_doubt_order_and_never_resends(
     async with ExchangeServer(tape_of(random_bars(N_BARS)), lockstep=True, paper=paper()) as ex:
         async with asyncpg.create_pool(env.dsn, min_size=1, max_size=2) as pool:
             doubt = await _sent_then_died(pool, ex.http_url, me, mine[0])
+            # a marketable one (far above the book) that filled: its fill is not journaled
+            filled = await _sent_then_died(pool, ex.http_url, me, mine[1], "10000.00", 29)
+            answered = await _answered_then_died(pool, ex.http_url, me, mine[1], 28)
             foreign = await _sent_then_died(pool, ex.http_url, other, theirs[0])
         path = env.toml(ex.http_url, tmp_path / "runner.toml", shard=f'"{ME}"')
         path.write_text(path.read_text() + f"[control]\nport = {port}\n")
         cfg = load_config(path)
         assert cfg.runner.name == me
 
+        assert cfg.control.port == port + ME.index  # a shard listens on port + its index
+
         async def stop() -> dict:
             await ex.finished()
-            async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as http:
-                seen = (await http.get("/status", headers={"Authorization": "Bearer tok-1"})).json()
-            os.kill(os.getpid(), signal.SIGTERM)
-            return seen
+            try:
+                async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{cfg.control.port}") as h:
+                    return (
+                        await h.get("/status", headers={"Authorization": "Bearer tok-1"})
+                    ).json()
+            finally:
+                os.kill(os.getpid(), signal.SIGTERM)
 
         stopper = asyncio.create_task(stop())
         assert await asyncio.wait_for(run_live(cfg), 120) == 0
@@ -123,5 +144,8 @@ async def test_restarted_shard_settles_its_in_doubt_order_and_never_resends(
     # settled by query (the venue had it, resting), then canceled at shutdown like any open order
     assert events[:2] == ["persisted", "NEW"] and states[doubt] == venue[doubt].status
     assert venue[doubt].status == "CANCELED"
+    assert states[filled] == venue[filled].status == "FILLED" and sent[filled] == 1
+    assert states[answered] == "FILLED" and sent[answered] == 1
+    # (the base-asset check above counted both unjournaled fills: 0.5 + 0.25 of mine[1])
     # the other shard's in-doubt order is not this shard's business: untouched on both sides
     assert states[foreign] == "pending_send" and venue[foreign].status == "NEW"
