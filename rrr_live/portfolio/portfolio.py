@@ -185,6 +185,14 @@ class Portfolio:
         """Return unrealized PnL per symbol against the average cost."""
         return self.positions() * (self.marks() - self.avg_price)
 
+    def pnl(self) -> float:
+        """Return PnL since the first fill: realized + unrealized - fees (cash is not read).
+
+        Rebuilt from the fills alone (``replay_fills`` after a restart gives the same number),
+        so it stays right when the cash is re-read from a venue account other runners share.
+        """
+        return float(fsum(self.realized) + fsum(self.unrealized())) - self.fees_paid
+
     def update_high_water_mark(self, equity: float | None = None) -> float:
         """Raise the high-water mark to ``equity`` (default: current equity) and return it."""
         value = self.equity() if equity is None else equity

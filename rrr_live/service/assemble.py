@@ -275,6 +275,8 @@ async def _ledger(cfg: LiveConfig, pool: asyncpg.Pool, cash: float, metrics: Met
                         cfg.ledger.timeout_s, metrics.ledger_lock_wait.observe)  # fmt: skip
     await ledger.open(cash)
     logger.info("risk ledger of account %s: shard %s", cfg.ledger_account, cfg.runner.name)
+    if not cfg.venue.initial_cash:  # ``cash`` is the venue's quote balance: check the ledger's
+        await ledger.check_cash(cash, tolerance=max(1e-8, abs(cash) * 1e-6))
     return ledger
 
 

@@ -166,7 +166,7 @@ class RiskLedger:
         port = risk.portfolio
         equity, gross, net = _finite(port.valuation())
         await conn.execute(sql.WRITE_SHARD, self.account, self.shard, gross, net,
-                           equity - port.initial_cash, equity, 0.0, 0.0, risk.state.name,
+                           _finite_pnl(port), equity, 0.0, 0.0, risk.state.name,
                            row["epoch"], ts_ns, self.last_error)  # fmt: skip
         totals = await conn.fetchrow(sql.TOTALS, self.account)
         account_equity = row["base_equity"] + totals["pnl"]
@@ -248,6 +248,32 @@ class RiskLedger:
         await conn.execute(sql.RESERVE_SHARD, self.account, self.shard, own_gross + add_gross,
                            own_net + add_net, add_gross, add_net)  # fmt: skip
 
+    async def check_cash(self, venue_cash: float, tolerance: float) -> float:
+        """Reconcile the account's cash with the venue: record and return the difference.
+
+        The ledger's cash is ``base_equity`` plus every shard's ``cash_flow`` (the cash its
+        fills moved, fees included); ``venue_cash`` is the venue's quote balance now. The
+        difference, the venue's figure and who checked are written to the account row (``rrr
+        live status`` shows them); beyond ``tolerance`` a warning names both. It does not halt:
+        a shard's fill the venue booked but the shard has not synced yet differs for a batch.
+
+        Raises:
+            LedgerUnavailable: the database could not be reached within ``timeout_s``.
+        """
+        try:
+            async with self._transaction() as conn:
+                row = await self._lock(conn)
+                flows = float(await conn.fetchval(sql.CASH_FLOW, self.account))
+                diff = float(venue_cash) - (float(row["base_equity"]) + flows)
+                await conn.execute(sql.WRITE_CASH_CHECK, self.account, float(venue_cash), diff,
+                                   self.shard)  # fmt: skip
+        except _DB_ERRORS as e:
+            raise LedgerUnavailable(f"risk ledger of account {self.account!r}: {e}") from e
+        if abs(diff) > tolerance:
+            log.warning("account %s: venue cash %.8f differs from the ledger's by %.8f",
+                        self.account, venue_cash, diff)  # fmt: skip
+        return diff
+
     # --- operator ----------------------------------------------------------------------------
     async def halt(self, ts_ns: int, reason: str) -> None:
         """Halt the whole account (every shard halts at its next sync).
@@ -317,6 +343,14 @@ class RiskLedger:
             log.warning("risk ledger %s unreachable (%s): reducing only", self.account, type(e))
         self.reachable = False
         risk.set_external(ts_ns, UNREACHABLE)
+
+
+def _finite_pnl(port: Portfolio) -> float:
+    """Return the shard's PnL (restart-safe, see ``Portfolio.pnl``); not finite fails closed."""
+    pnl = port.pnl()
+    if not math.isfinite(pnl):
+        raise LedgerUnavailable(f"shard PnL is not finite: {pnl}")
+    return pnl
 
 
 def _finite(valuation: tuple[float, float, float]) -> tuple[float, float, float]:

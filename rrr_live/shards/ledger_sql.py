@@ -31,8 +31,18 @@ FROM risk_account WHERE account = $1 FOR UPDATE
 WRITE_SHARD: Final = """
 UPDATE risk_shard SET gross = $3, net = $4, pnl = $5, equity = $6, reserved_gross = $7,
     reserved_net = $8, state = $9, epoch_seen = $10, heartbeat_ts_ns = $11, heartbeat_at = now(),
-    last_error = $12
+    last_error = $12, cash_flow = $5::double precision - $4::double precision
 WHERE account = $1 AND shard = $2
+"""
+
+CASH_FLOW: Final = """
+SELECT coalesce(sum(cash_flow), 0) FROM risk_shard WHERE account = $1
+"""
+
+WRITE_CASH_CHECK: Final = """
+UPDATE risk_account SET venue_cash = $2, cash_diff = $3, cash_checked_by = $4,
+    cash_checked_at = now()
+WHERE account = $1
 """
 
 RESERVE_SHARD: Final = """

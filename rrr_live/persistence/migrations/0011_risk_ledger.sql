@@ -14,7 +14,11 @@ CREATE TABLE IF NOT EXISTS risk_account (
     halted_by       text             NOT NULL DEFAULT '',  -- the shard that halted it
     epoch           bigint           NOT NULL DEFAULT 0,   -- bumped by every operator resume
     updated_ts_ns   bigint           NOT NULL DEFAULT 0,   -- data time of the last change
-    updated_at      timestamptz      NOT NULL DEFAULT now()
+    updated_at      timestamptz      NOT NULL DEFAULT now(),
+    venue_cash      double precision,  -- the venue's quote balance at the last cash check
+    cash_diff       double precision,  -- venue_cash - (base_equity + sum of shard cash_flow)
+    cash_checked_by text             NOT NULL DEFAULT '',
+    cash_checked_at timestamptz
 );
 
 -- One row per (account, shard): what the shard holds (or reserved) and when it last synced.
@@ -23,7 +27,8 @@ CREATE TABLE IF NOT EXISTS risk_shard (
     shard           text             NOT NULL,
     gross           double precision NOT NULL DEFAULT 0,  -- sum of |notional| (incl. reserved)
     net             double precision NOT NULL DEFAULT 0,  -- signed sum of notional (incl. reserved)
-    pnl             double precision NOT NULL DEFAULT 0,  -- equity - initial cash of the shard
+    pnl             double precision NOT NULL DEFAULT 0,  -- realized + unrealized - fees
+    cash_flow       double precision NOT NULL DEFAULT 0,  -- pnl - net: the cash its fills moved
     equity          double precision NOT NULL DEFAULT 0,  -- the shard portfolio's equity
     reserved_gross  double precision NOT NULL DEFAULT 0,  -- approved, not yet synced deltas
     reserved_net    double precision NOT NULL DEFAULT 0,

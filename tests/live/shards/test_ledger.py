@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+from decimal import Decimal
 
 import asyncpg
 import numpy as np
@@ -13,10 +14,11 @@ from rrr_live.risk.limits import RiskLimits
 from rrr_live.risk.reasons import DenyReason
 from rrr_live.risk.state import TradingState
 from rrr_live.service.control import risk_handlers
+from rrr_live.service.journal_sink import JournaledFill, replay_fills
 from rrr_live.shards.control import RESUME_REQUESTED, LedgerCommands
 from rrr_live.shards.ledger import UNREACHABLE, LedgerUnavailable, ledger_status
 from rrr_live.strategy.decision import DecisionBatch, OpenOrders
-from tests.live.shards.conftest import SYMBOLS, Shard, make_shard, orders
+from tests.live.shards.conftest import CASH, SYMBOLS, Shard, make_shard, orders
 
 pytestmark = [pytest.mark.pg, pytest.mark.asyncio]
 
@@ -216,3 +218,35 @@ async def test_control_halt_and_resume_of_a_shard_act_on_the_account(ledger_dsn:
         for s in (a, b):
             await s.ledger.sync(9, s.risk)
             assert s.risk.state is TradingState.ACTIVE
+
+
+async def test_a_restarted_shard_keeps_the_account_equity_and_the_cash_reconciles(
+    ledger_dsn: str,
+) -> None:
+    """A restart re-reads the venue's (already spent) cash and replays the journaled fills: its
+    PnL, hence the account's equity and high-water mark, must not jump by what it holds."""
+    async with asyncpg.create_pool(ledger_dsn, min_size=1, max_size=2) as pool:
+        a, b = await _shards(pool, 2, RiskLimits(max_drawdown=0.5))
+        fill = JournaledFill("AAA", Decimal(30), Decimal(100), Decimal(3))
+        replay_fills(a.portfolio, [Decimal(1)] * len(SYMBOLS), [fill])
+        a.portfolio.cash -= 30 * 100 + 3  # what the venue debited
+        a.portfolio.mark(np.array([0]), np.array([110.0]))
+        await a.ledger.sync(1, a.risk)
+        await b.ledger.sync(1, b.risk)
+        before = (await a.ledger.status())["account"]
+        assert before["equity"] == pytest.approx(CASH + 300 - 3)
+        # restart: the venue's quote balance, then the journal's fills (cash kept)
+        again = make_shard(pool, a.ledger.account, "s0", RiskLimits(max_drawdown=0.5))
+        again.portfolio.cash = again.portfolio.initial_cash = CASH - 3_003
+        replay_fills(again.portfolio, [Decimal(1)] * len(SYMBOLS), [fill])
+        again.portfolio.mark(np.array([0]), np.array([110.0]))
+        await again.ledger.open(again.portfolio.cash)
+        await again.ledger.sync(2, again.risk)
+        after = (await a.ledger.status())["account"]
+        assert after["equity"] == pytest.approx(before["equity"])
+        assert after["high_water_mark"] == pytest.approx(before["high_water_mark"])
+        # the ledger's cash (base + every shard's cash flow) against the venue's balance
+        assert await again.ledger.check_cash(CASH - 3_003, tolerance=1e-6) == pytest.approx(0)
+        assert await again.ledger.check_cash(CASH - 3_053, tolerance=1e-6) == pytest.approx(-50)
+        row = (await a.ledger.status())["account"]
+        assert row["cash_diff"] == pytest.approx(-50) and row["cash_checked_by"] == "s0"
