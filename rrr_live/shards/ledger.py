@@ -173,16 +173,33 @@ class RiskLedger:
         hwm = max(row["high_water_mark"], account_equity)
         state, reason, by = row["state"], row["halt_reason"], row["halted_by"]
         if state != "HALTED":
-            if drawdown_hit(account_equity, hwm, self.limits.max_drawdown):
-                dd = 1.0 - account_equity / hwm if hwm > 0 else 1.0
-                state, by = "HALTED", self.shard
-                reason = f"account drawdown {dd:.4f} >= {self.limits.max_drawdown}"
-            else:
-                over = self._over_limits(totals["gross"], totals["net"], account_equity)
-                state, reason = ("REDUCING", over) if over else ("ACTIVE", "")
+            state, reason, by = self._account_state(row, risk, account_equity, hwm, totals)
         await conn.execute(sql.WRITE_ACCOUNT, self.account, hwm, account_equity, state, reason,
                            by, ts_ns)  # fmt: skip
         return _Synced(state, reason, by, int(row["epoch"]))
+
+    def _account_state(
+        self,
+        row: asyncpg.Record,
+        risk: RiskEngine,
+        account_equity: float,
+        hwm: float,
+        totals: asyncpg.Record,
+    ) -> tuple[str, str, str]:
+        """The state of an account that is not HALTED, after this shard's sync.
+
+        A halt of this shard's own (journal lost, a failed computation, an operator on its
+        engine) halts the account, unless an account resume this shard has not applied yet is
+        what it is waiting for (its engine then resumes after this sync).
+        """
+        if risk.state is TradingState.HALTED and int(row["epoch"]) == self.epoch:
+            why = risk.machine.history[-1].reason if risk.machine.history else "halted"
+            return "HALTED", f"shard {self.shard} halted: {why}", self.shard
+        if drawdown_hit(account_equity, hwm, self.limits.max_drawdown):
+            dd = 1.0 - account_equity / hwm if hwm > 0 else 1.0
+            return "HALTED", f"account drawdown {dd:.4f} >= {self.limits.max_drawdown}", self.shard
+        over = self._over_limits(totals["gross"], totals["net"], account_equity)
+        return ("REDUCING", over, "") if over else ("ACTIVE", "", "")
 
     def _over_limits(self, gross: float, net: float, account_equity: float) -> str:
         scale = self._scale(account_equity)

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from rrr_live.risk.limits import RiskLimits
+from rrr_live.risk.quality import JournalHealth
 from rrr_live.risk.reasons import DenyReason
 from rrr_live.risk.state import TradingState
 from rrr_live.service.control import risk_handlers
@@ -250,3 +251,23 @@ async def test_a_restarted_shard_keeps_the_account_equity_and_the_cash_reconcile
         assert await again.ledger.check_cash(CASH - 3_053, tolerance=1e-6) == pytest.approx(-50)
         row = (await a.ledger.status())["account"]
         assert row["cash_diff"] == pytest.approx(-50) and row["cash_checked_by"] == "s0"
+
+
+async def test_a_shards_own_halt_halts_the_account_and_one_resume_clears_both(
+    ledger_dsn: str,
+) -> None:
+    async with asyncpg.create_pool(ledger_dsn, min_size=1, max_size=2) as pool:
+        a, b = await _shards(pool, 2, RiskLimits())
+        a.risk.on_journal(1, JournalHealth.LOST)  # a's own reason, decided in a's engine
+        await a.ledger.sync(2, a.risk)
+        account = (await a.ledger.status())["account"]
+        assert account["state"] == "HALTED" and account["halted_by"] == "s0"
+        assert "journal lost data" in account["halt_reason"]
+        await b.ledger.sync(3, b.risk)
+        assert b.risk.state is TradingState.HALTED and b.risk.flatten_pending
+        await b.ledger.resume(4, "operator resume")
+        a.risk.on_journal(5, JournalHealth.OK)
+        for s in (a, b):  # a still HALTED in its engine when it syncs: the resume wins
+            await s.ledger.sync(6, s.risk)
+        assert [s.risk.state for s in (a, b)] == [TradingState.ACTIVE] * 2
+        assert (await a.ledger.status())["account"]["state"] == "ACTIVE"
