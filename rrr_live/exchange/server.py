@@ -9,7 +9,8 @@ Clocks: ``speed=None`` sends as fast as the clients read; ``speed=N`` paces at N
 (injected monotonic clock and sleeper). ``lockstep=True``: after the frames that close bar ``t``
 (the contiguous events with ``closes_bar == t``) the server sends a ``bar_closed`` control frame
 to every connection and sends nothing more until a client answers ``{"type": "decision_done",
-"bar_close_ns": t}`` (an ack for a later bar also covers earlier ones). Control frames are
+"bar_close_ns": t}`` (an ack for a later bar also covers earlier ones). Shards sharing one market
+(``lockstep_clients=N``): see :mod:`rrr_live.exchange.lockstep`. Control frames are
 ``{"type": "bar_closed", "bar_close_ns": t, "symbols": [...]}`` on Coinbase and
 ``{"stream": "rrr@bar_closed", "data": {"e": "bar_closed", "bar_close_ns": t, "symbols": [...]}}``
 on Binance (an extra stream clients that do not use it count and ignore).
@@ -43,6 +44,7 @@ from rrr_live.errors import RRRError
 from rrr_live.exchange.binance import BinanceProtocol
 from rrr_live.exchange.coinbase import CoinbaseProtocol
 from rrr_live.exchange.faults import Faults, SkipRule
+from rrr_live.exchange.lockstep import Lockstep
 from rrr_live.exchange.pacing import MIN_SLEEP_NS, MonotonicNs, Pacer, Sleeper
 from rrr_live.exchange.paper.httpbody import BodyConnection
 from rrr_live.exchange.paper.venue import WS_API_PATH, PaperConfig, PaperVenue
@@ -65,6 +67,7 @@ class ExchangeServer:
         port: TCP port; 0 picks a free one.
         speed: None = as fast as clients read; N = N x event time.
         lockstep: wait for ``decision_done`` after each bar-closing frame.
+        lockstep_clients: how many connections' acks release a bar (see the module docstring).
         send_time: add ``rrr_send_ns`` (monotonic send time) to every frame.
         autostart: start the timeline on entry (else call :meth:`start`).
         hold_without_clients: the timeline waits while no connection is subscribed.
@@ -84,6 +87,7 @@ class ExchangeServer:
         port: int = 0,
         speed: float | None = None,
         lockstep: bool = False,
+        lockstep_clients: int = 1,
         send_time: bool = False,
         autostart: bool = True,
         hold_without_clients: bool = True,
@@ -123,8 +127,7 @@ class ExchangeServer:
         self._blockers: set[str] = set()
         self._runnable = asyncio.Event()
         self._done = asyncio.Event()
-        self._acked = -1
-        self._ack = asyncio.Event()
+        self._acks = Lockstep(lockstep_clients)
         self._bar_pending = 0
         self._bar_symbols: list[str] = []
         self._server: Server | None = None
@@ -156,6 +159,8 @@ class ExchangeServer:
         self._port = int(self._server.sockets[0].getsockname()[1])
         if self._hold:
             self._block("no-clients")
+        if self._acks.clients > 1:
+            self._block("clients-joining")
         if self._autostart:
             self.start()
         log.info("replay exchange (%s) on %s", self.tape.protocol, self.http_url)
@@ -361,12 +366,13 @@ class ExchangeServer:
     async def _close_bar(self) -> None:
         bar, symbols = self._bar_pending, self._bar_symbols
         frame = self._venue.control("bar_closed", {"bar_close_ns": bar, "symbols": symbols})
-        for peer in list(self._conns):
+        told = list(self._conns)
+        for peer in told:
             self._fanout.queue(peer, frame)
         await self._fanout.flush()
-        while self._acked < bar:
-            self._ack.clear()
-            await self._ack.wait()
+        while not self._acks.released(bar, [p.ident for p in told if p in self._conns]):
+            self._acks.changed.clear()
+            await self._acks.changed.wait()
         self._bar_pending, self._bar_symbols = 0, []
         if self._pacer is not None:
             self._pacer.reset()
@@ -389,6 +395,8 @@ class ExchangeServer:
             conn.keys.add(key)
         if subs:
             self._unblock("no-clients")
+            if sum(1 for c in self._conns if c.keys) >= self._acks.clients:
+                self._unblock("clients-joining")
 
     def _unsubscribe(self, conn: Peer, keys: list[SubKey]) -> None:
         for key in keys:
@@ -399,6 +407,7 @@ class ExchangeServer:
         if conn not in self._conns:
             return
         self._conns.discard(conn)
+        self._acks.forget(conn.ident)
         self._unsubscribe(conn, list(conn.keys))
         self.metrics.exchange_connections.set(len(self._conns))
         if self._hold and not any(c.keys for c in self._conns):
@@ -431,7 +440,8 @@ class ExchangeServer:
         if not isinstance(msg, dict):
             msg = {"type": None, "method": None}
         if msg.get("type") == "decision_done":
-            self._on_decision(msg)
+            if isinstance(bar := msg.get("bar_close_ns"), int):
+                self._acks.ack(conn.ident, bar)
             return
         reply = conn.proto.on_message(msg)
         self._unsubscribe(conn, reply.unsubscribe)
@@ -446,12 +456,6 @@ class ExchangeServer:
             await self._fanout.flush()  # what was queued before, then the reply
         finally:
             self._unblock(hold)
-
-    def _on_decision(self, msg: dict[str, Any]) -> None:
-        bar = msg.get("bar_close_ns")
-        if isinstance(bar, int) and bar > self._acked:
-            self._acked = bar
-            self._ack.set()
 
     # ----------------------------------------------------------------------- HTTP
     def _process_request(self, connection: ServerConnection, request: Request) -> Response | None:

@@ -10,8 +10,8 @@ decision batch). Per batch, in order:
    features are not finite or whose window is not full get NaN: the step leaves them alone);
 4. ``DecisionStep.run`` marks, runs the risk engine, sizes and checks every order; no forecast
    (no model, stale) means no decision; a sharded runner's portfolio gate (the risk ledger,
-   :mod:`rrr_live.shards.ledger`) syncs before the step and checks its orders against the
-   account-wide limits after it;
+   :mod:`rrr_live.shards.ledger`) syncs while the models score (every batch, before the step)
+   and checks the step's orders against the account-wide limits after it;
 5. approved orders go to the :class:`~rrr_live.venue.broker.Broker` as market orders under
    deterministic client ids (batch sequence, leg); risk denials and venue refusals are
    reported; fills update the portfolio at the venue's average price.
@@ -24,6 +24,7 @@ time (``ack_ns``).
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -47,6 +48,7 @@ from rrr_live.venue.rest import VenueRejected
 CASH_MARGIN = 1.05  # buys are sent at once only while cash covers them with this slack
 F64 = npt.NDArray[np.float64]
 I64 = npt.NDArray[np.int64]
+_Windows = npt.NDArray[np.floating]
 
 
 @dataclass
@@ -170,18 +172,15 @@ class Trader:
         idx = np.array([self.index[b.symbol] for b in clean], dtype=np.int64)
         feats = self._features(clean, idx)
         windows = self.p.window.windows(idx)
-        report.scores = scores = await self.p.worker.score(ts, ts, feats, windows)
+        price = np.array([b.close for b in clean], dtype=np.float64)
+        report.scores = scores = await self._score_and_sync(ts, idx, price, feats, windows)
         if scores.forecast is None:
             report.decided_ns = self.clock()
             return report
         forecast = np.where(self._usable(feats, idx), scores.forecast, np.nan)
-        price = np.array([b.close for b in clean], dtype=np.float64)
         strategy = self.p.step.strategy
         batch = DecisionBatch(ts, idx, price, lambda: strategy.base_weights(forecast, None))
         ledger = self.p.ledger
-        if ledger is not None:  # the account's state applies to this batch's step
-            self.p.step.portfolio.mark(idx, price)
-            await ledger.sync(ts, self.p.step.risk)
         report.decision = d = self.p.step.run(batch, self.open)
         if ledger is not None:
             await ledger.reserve(ts, d, self.p.step)
@@ -189,6 +188,22 @@ class Trader:
         await self._cancel(d)
         await self._send(d, report, scores.champion_version)
         return report
+
+    async def _score_and_sync(
+        self, ts: int, idx: I64, price: F64, feats: npt.NDArray[np.float32], windows: _Windows
+    ) -> BatchScores:
+        """Score the batch; a shard syncs its ledger meanwhile (the models run in a thread).
+
+        The sync comes before the step so the account's state applies to this batch's step,
+        and it runs on every batch, scored or not, so the account always sees this shard.
+        """
+        scoring = self.p.worker.score(ts, ts, feats, windows)
+        ledger = self.p.ledger
+        if ledger is None:
+            return await scoring
+        self.p.step.portfolio.mark(idx, price)
+        scores, _ = await asyncio.gather(scoring, ledger.sync(ts, self.p.step.risk))
+        return scores
 
     def _features(self, clean: Sequence[ClosedBar], idx: I64) -> npt.NDArray[np.float32]:
         self.p.engine.update_batch(

@@ -154,6 +154,13 @@ def _ready(server: ExchangeServer, endpoint: MetricsEndpoint | None) -> None:
 @click.option("--lazy", is_flag=True, help="Encode synthetic frames while serving (floods).")
 @click.option("--speed", help="N x event time, or 'max' (as fast as clients read) [1].")
 @click.option("--lockstep", is_flag=True, help="Wait for decision_done after each bar close.")
+@click.option(
+    "--lockstep-clients",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="With --lockstep: start with N clients, release a bar on N acks (runner shards).",
+)
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", type=click.IntRange(0, 65535), default=0, help="0 picks a free port.")
 @click.option("--send-time", is_flag=True, help="Add rrr_send_ns (monotonic) to every frame.")
@@ -239,11 +246,12 @@ async def _serve(
             server.refuse_handshakes(int(o["refuse_handshakes"]))  # type: ignore[call-overload]
         _ready(server, endpoint)
 
+    clients = int(o["lockstep_clients"])  # type: ignore[call-overload]
     try:
         sent = await run_exchange(
             tape, metrics_port=o["metrics_port"], exit_when_done=bool(o["exit_when_done"]),  # type: ignore[arg-type]
             on_ready=ready, host=o["host"], port=o["port"], speed=speed,
-            lockstep=bool(o["lockstep"]), send_time=bool(o["send_time"]),
+            lockstep=bool(o["lockstep"]), lockstep_clients=clients, send_time=bool(o["send_time"]),
             control=bool(o["control"]), paper=paper,
         )  # fmt: skip
     except OSError as e:

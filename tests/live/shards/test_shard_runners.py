@@ -61,7 +61,9 @@ async def test_account_drawdown_on_one_shard_halts_and_flattens_both(
         return await run(self)
 
     monkeypatch.setattr(LiveService, "run", tracked)
-    async with ExchangeServer(tape_of(_bars()), lockstep=True, paper=paper(UNIVERSE)) as ex:
+    async with ExchangeServer(
+        tape_of(_bars()), lockstep=True, lockstep_clients=2, paper=paper(UNIVERSE)
+    ) as ex:
         path = env.toml(ex.http_url, tmp_path / "runner.toml")
         text = path.read_text().replace("max_drawdown = 0.5", "max_drawdown = 0.001")
         path.write_text(text + '[ledger]\naccount = "acct"\n')
