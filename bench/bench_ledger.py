@@ -15,20 +15,22 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import tempfile
+import sys
 import time
 from pathlib import Path
 
 import asyncpg
 import numpy as np
 
-from rrr_live.persistence.migrate import migrate
-from rrr_live.persistence.server import ensure_databases, start_embedded, stop_embedded
 from rrr_live.portfolio.portfolio import Portfolio
 from rrr_live.risk.limits import RiskEngine, RiskLimits
 from rrr_live.shards.ledger import RiskLedger
 from rrr_live.strategy.decision import Decision, DecisionStep
 from rrr_live.strategy.sizing import Strategy, StrategyConfig
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.pg import bench_database
 
 SYMBOLS = tuple(f"S{i:02d}" for i in range(8))
 LIMITS = RiskLimits(max_gross_notional=1e12, max_net_notional=1e12)
@@ -87,22 +89,15 @@ def main() -> None:
     parser.add_argument("--shards", type=int, nargs="+", default=[1, 2, 4, 8])
     parser.add_argument("--rounds", type=int, default=300)
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
-        pgdata = Path(tmp) / "pg"
-        address = start_embedded(pgdata)
-        try:
-            ensure_databases(address, ["bench"])
-            migrate(address.url("bench"))
-            dsn = address.url("bench", "libpq")
-            for n in args.shards:
-                r = asyncio.run(_one(dsn, n, args.rounds))
-                print(
-                    f"{r['shards']} shards: {r['batches_per_s']:8.0f} batches/s  "
-                    f"sync+reserve p50 {r['batch_p50_ms']:.2f} ms p99 {r['batch_p99_ms']:.2f} ms  "
-                    f"lock wait p50 {r['lock_wait_p50_ms']:.2f} ms p99 {r['lock_wait_p99_ms']:.2f} ms"
-                )
-        finally:
-            stop_embedded(pgdata)
+    with bench_database() as address:
+        dsn = address.url("bench", "libpq")
+        for n in args.shards:
+            r = asyncio.run(_one(dsn, n, args.rounds))
+            print(
+                f"{r['shards']} shards: {r['batches_per_s']:8.0f} batches/s  "
+                f"sync+reserve p50 {r['batch_p50_ms']:.2f} ms p99 {r['batch_p99_ms']:.2f} ms  "
+                f"lock wait p50 {r['lock_wait_p50_ms']:.2f} ms p99 {r['lock_wait_p99_ms']:.2f} ms"
+            )
 
 
 if __name__ == "__main__":

@@ -17,7 +17,7 @@ re-loads the same rows to time the idempotent path (all conflicts).
 from __future__ import annotations
 
 import argparse
-import tempfile
+import sys
 import time
 from pathlib import Path
 
@@ -25,10 +25,12 @@ import numpy as np
 import pandas as pd
 import psycopg2
 
-from rrr_live.persistence.migrate import migrate
-from rrr_live.persistence.server import ensure_databases, start_embedded, stop_embedded
 from rrr_pipelines.lib.bars_store import write_bars
 from rrr_pipelines.lib.bars_wap import publish_batch, record_audit, stage_bars
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.pg import bench_database
 
 
 def random_walk_bars(n_symbols: int, days: int, per_day: int = 390, seed: int = 7) -> pd.DataFrame:
@@ -98,26 +100,19 @@ def main() -> None:
     print(
         f"generated {len(bars):,} rows in {time.perf_counter() - t0:.2f} s (bench-local random walk)"
     )
-    with tempfile.TemporaryDirectory() as tmp:
-        pgdata = Path(tmp) / "pg"
-        address = start_embedded(pgdata)
-        try:
-            ensure_databases(address, ["bench"])
-            migrate(address.url("bench"))
-            url = address.url("bench", "psycopg2")
-            t0 = time.perf_counter()
-            stats = write_bars(url, bars)
-            first = time.perf_counter() - t0
-            t0 = time.perf_counter()
-            again = write_bars(url, bars)
-            second = time.perf_counter() - t0
-            with psycopg2.connect(address.url("bench")) as conn, conn.cursor() as cur:
-                cur.execute("SELECT pg_total_relation_size('market_bars')")
-                table_bytes = cur.fetchone()[0]
-                cur.execute("TRUNCATE market_bars")
-            wap = [_stage_publish(url, bars, run) for run in ("first", "again")]
-        finally:
-            stop_embedded(pgdata)
+    with bench_database() as address:
+        url = address.url("bench", "psycopg2")
+        t0 = time.perf_counter()
+        stats = write_bars(url, bars)
+        first = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        again = write_bars(url, bars)
+        second = time.perf_counter() - t0
+        with psycopg2.connect(address.url("bench")) as conn, conn.cursor() as cur:
+            cur.execute("SELECT pg_total_relation_size('market_bars')")
+            table_bytes = cur.fetchone()[0]
+            cur.execute("TRUNCATE market_bars")
+        wap = [_stage_publish(url, bars, run) for run in ("first", "again")]
     n = stats.rows_in
     print(
         f"first load : {n:,} rows, {stats.rows_inserted:,} inserted in {first:.2f} s = {n / first:,.0f} rows/s"
