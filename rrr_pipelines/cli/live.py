@@ -7,9 +7,22 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import click
+
+
+def config_option(help_text: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """The required ``--config RUNNER.toml`` option of the ``rrr live`` commands."""
+    return click.option(
+        "--config",
+        "config",
+        required=True,
+        type=click.Path(path_type=Path, dir_okay=False),
+        help=help_text,
+    )
 
 
 @click.group()
@@ -18,13 +31,7 @@ def live() -> None:
 
 
 @live.command("run")
-@click.option(
-    "--config",
-    "config",
-    required=True,
-    type=click.Path(path_type=Path, dir_okay=False),
-    help="Runner TOML file (see docs/live-runner.md).",
-)
+@config_option("Runner TOML file (see docs/live-runner.md).")
 @click.option(
     "--shard",
     default=None,
@@ -44,13 +51,7 @@ def run(config: Path, shard: str | None) -> None:
 
 
 @live.command("status")
-@click.option(
-    "--config",
-    "config",
-    required=True,
-    type=click.Path(path_type=Path, dir_okay=False),
-    help="Runner TOML file (its runner name is the account's; no secret is needed).",
-)
+@config_option("Runner TOML file (its runner name is the account's; no secret is needed).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 def status(config: Path, as_json: bool) -> None:
     """Every shard of the account: risk state, batches, last data time, positions; a total."""

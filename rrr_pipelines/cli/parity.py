@@ -13,18 +13,14 @@ from pathlib import Path
 
 import click
 
+from rrr_pipelines.cli.live import config_option
+
 EXIT_DIVERGED = 1
 EXIT_BAD_INPUT = 2
 
 
 @click.command("parity-report")
-@click.option(
-    "--config",
-    "config",
-    required=True,
-    type=click.Path(path_type=Path, dir_okay=False),
-    help="The runner's TOML file (its name, database and registry).",
-)
+@config_option("The runner's TOML file (its name, database and registry).")
 @click.option("--session", default="", help="Runner session id (default: its latest).")
 @click.option(
     "--json",
