@@ -11,6 +11,7 @@ import pytest
 from rrr_live.persistence.urls import ServerAddress
 from rrr_live.portfolio.portfolio import Portfolio
 from rrr_live.risk.limits import RiskEngine, RiskLimits
+from rrr_live.service.app import LiveService
 from rrr_live.shards.ledger import RiskLedger
 from rrr_live.strategy.decision import Decision, DecisionStep
 from rrr_live.strategy.sizing import Strategy, StrategyConfig
@@ -25,6 +26,20 @@ def ledger_dsn(pg_server: ServerAddress) -> str:
     """One fresh, migrated database per test module (tests use their own account names)."""
     url = services.fresh_database(pg_server, prefix="ledger")
     return url.replace("postgresql+psycopg2://", "postgresql://", 1)
+
+
+@pytest.fixture
+def live_services(monkeypatch: pytest.MonkeyPatch) -> list[LiveService]:
+    """Every in-process runner service started in the test, in start order."""
+    started: list[LiveService] = []
+    run = LiveService.run
+
+    async def tracked(self: LiveService) -> int:
+        started.append(self)
+        return await run(self)
+
+    monkeypatch.setattr(LiveService, "run", tracked)
+    return started
 
 
 @dataclass

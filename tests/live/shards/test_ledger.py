@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from decimal import Decimal
 
 import asyncpg
 import numpy as np
 import pytest
+from asyncpg.transaction import Transaction
 
 from rrr_live.risk.limits import RiskLimits
 from rrr_live.risk.quality import JournalHealth
@@ -30,6 +33,21 @@ _accounts = itertools.count()
 
 def _account(tag: str) -> str:
     return f"{tag}-{next(_accounts)}"
+
+
+@asynccontextmanager
+async def _account_locked(
+    dsn: str, account: str
+) -> AsyncIterator[tuple[asyncpg.Connection, Transaction]]:
+    """Another connection holding the account row's lock (a stuck shard) until it rolls back."""
+    holder = await asyncpg.connect(dsn)
+    try:
+        tx = holder.transaction()
+        await tx.start()
+        await holder.execute("SELECT 1 FROM risk_account WHERE account = $1 FOR UPDATE", account)
+        yield holder, tx
+    finally:
+        await holder.close()
 
 
 async def _shards(pool: asyncpg.Pool, n: int, limits: RiskLimits, **kw: object) -> list[Shard]:
@@ -123,13 +141,7 @@ async def test_unreachable_ledger_fails_closed_and_recovers(ledger_dsn: str) -> 
         d = orders(1, a, {0: 10})
         await a.ledger.reserve(1, d, a.step)
         a.fill(d)
-        holder = await asyncpg.connect(ledger_dsn)
-        try:
-            tx = holder.transaction()
-            await tx.start()
-            await holder.execute(
-                "SELECT 1 FROM risk_account WHERE account = $1 FOR UPDATE", a.ledger.account
-            )
+        async with _account_locked(ledger_dsn, a.ledger.account) as (_, tx):
             await a.ledger.sync(2, a.risk)
             assert a.risk.state is TradingState.REDUCING
             assert a.risk.machine.history[-1].reason == UNREACHABLE
@@ -138,8 +150,6 @@ async def test_unreachable_ledger_fails_closed_and_recovers(ledger_dsn: str) -> 
             assert d.codes.tolist() == [0, R.REDUCING_ONLY]  # the reduction still goes out
             assert a.ledger.last_error.startswith("LockNotAvailableError")
             await tx.rollback()
-        finally:
-            await holder.close()
         await a.ledger.sync(4, a.risk)
         assert a.risk.state is TradingState.ACTIVE and a.ledger.reachable
         assert len(waits) == 2 and all(0 <= w < 0.2 for w in waits)
@@ -152,13 +162,7 @@ async def test_lock_wait_measures_the_time_another_shard_held_the_lock(
 ) -> None:
     async with asyncpg.create_pool(ledger_dsn, min_size=1, max_size=2) as pool:
         (a,) = await _shards(pool, 1, RiskLimits(), timeout_s=5.0)
-        holder = await asyncpg.connect(ledger_dsn)
-        try:
-            tx = holder.transaction()
-            await tx.start()
-            await holder.execute(
-                "SELECT 1 FROM risk_account WHERE account = $1 FOR UPDATE", a.ledger.account
-            )
+        async with _account_locked(ledger_dsn, a.ledger.account) as (holder, tx):
             loop = asyncio.get_running_loop()
             held_from = loop.time()
             sync = asyncio.create_task(a.ledger.sync(1, a.risk))
@@ -171,8 +175,6 @@ async def test_lock_wait_measures_the_time_another_shard_held_the_lock(
             await tx.rollback()
             held = loop.time() - held_from
             await sync
-        finally:
-            await holder.close()
         assert 0 < a.ledger.lock_wait_s <= held + 0.05
         assert a.risk.state is TradingState.ACTIVE
 

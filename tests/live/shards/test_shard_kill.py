@@ -197,20 +197,13 @@ class Watch:
 
 
 async def test_killed_shard_restarts_reconciles_and_resumes_while_the_other_trades_in_limits(
-    env, tmp_path, monkeypatch
+    env, tmp_path, monkeypatch, live_services
 ) -> None:
     # each shard alone fits the account's gross limit, the two together do not
     assert POSITION * max(len(MINE[0]), len(MINE[1])) < LIMIT < POSITION * len(UNIVERSE)
     bars = random_bars(N_BARS, seed=11, symbols=UNIVERSE)
     close_at = {(b.symbol, b.ts_ns + b.interval_ns): b.close for b in bars}
-    services: list[LiveService] = []
-    run = LiveService.run
-
-    async def tracked(self: LiveService) -> int:
-        services.append(self)
-        return await run(self)
-
-    monkeypatch.setattr(LiveService, "run", tracked)
+    services = live_services
     async with (
         ExchangeServer(
             tape_of(bars), lockstep=True, lockstep_clients=2, paper=paper(UNIVERSE)

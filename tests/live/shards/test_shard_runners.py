@@ -15,7 +15,6 @@ from rrr_live.config import get_settings
 from rrr_live.exchange import ExchangeServer
 from rrr_live.exchange.bars import Bar
 from rrr_live.risk.state import TradingState
-from rrr_live.service.app import LiveService
 from rrr_live.service.assemble import run_live
 from rrr_live.service.config import load_config
 from rrr_live.shards.hashing import owned, parse_shard
@@ -50,17 +49,10 @@ def env(pg_server, mlflow_tracking_uri, tmp_path, monkeypatch):
 
 
 async def test_account_drawdown_on_one_shard_halts_and_flattens_both(
-    env, tmp_path, monkeypatch
+    env, tmp_path, live_services
 ) -> None:
     assert owned(UNIVERSE, parse_shard("0/2")) == ("DDD",)
-    services: list[LiveService] = []
-    run = LiveService.run
-
-    async def tracked(self: LiveService) -> int:
-        services.append(self)
-        return await run(self)
-
-    monkeypatch.setattr(LiveService, "run", tracked)
+    services = live_services
     async with ExchangeServer(
         tape_of(_bars()), lockstep=True, lockstep_clients=2, paper=paper(UNIVERSE)
     ) as ex:
